@@ -1,0 +1,1 @@
+"""Sub-commands of the ``xgenda`` command line (one module each, see :mod:`xgenda.cli`)."""
