@@ -1,0 +1,178 @@
+"""EDM preconditioning and training loss (Karras et al. 2022, "Elucidating ...").
+
+The denoiser is written around a raw network ``F``:
+
+    D(x, sigma) = c_skip(sigma) x + c_out(sigma) F(c_in(sigma) x, c_noise(sigma))
+
+    c_skip = sd^2 / (sigma^2 + sd^2)        c_out  = sigma sd / sqrt(sigma^2 + sd^2)
+    c_in   = 1 / sqrt(sigma^2 + sd^2)       c_noise = ln(sigma) / 4
+
+with ``sd = sigma_data``, the standard deviation of the (normalized) data: 1 for
+standardized fields. Training draws ``ln sigma ~ N(P_mean, P_std^2)`` and weights
+the squared error by ``(sigma^2 + sd^2) / (sigma sd)^2``, which makes the loss of
+the optimal denoiser O(1) at every noise level.
+
+Land is handled with a mask (1 over ocean, 0 over land): land pixels are zeroed at
+the input, the mask is given to the network as an extra channel, the output is 0
+on land, and land pixels do not enter the loss.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+__all__ = ["EDMPrecond", "edm_coefficients", "edm_loss", "ocean_mask"]
+
+
+def edm_coefficients(
+    sigma: torch.Tensor | float, sigma_data: float = 1.0
+) -> tuple[torch.Tensor | float, torch.Tensor | float, torch.Tensor | float, torch.Tensor | float]:
+    """EDM preconditioning coefficients ``(c_skip, c_out, c_in, c_noise)``.
+
+    Parameters
+    ----------
+    sigma : Tensor or float
+        Noise level(s) (> 0), normalized data units.
+    sigma_data : float
+        Standard deviation of the normalized data.
+
+    Returns
+    -------
+    tuple
+        ``c_skip = sd^2/(s^2+sd^2)``, ``c_out = s sd/sqrt(s^2+sd^2)``,
+        ``c_in = 1/sqrt(s^2+sd^2)``, ``c_noise = ln(s)/4``; tensors if ``sigma``
+        is a tensor, floats otherwise.
+    """
+    if isinstance(sigma, torch.Tensor):
+        total = sigma**2 + sigma_data**2
+        return (sigma_data**2 / total, sigma * sigma_data / total.sqrt(),
+                1.0 / total.sqrt(), sigma.log() / 4.0)
+    sigma = float(sigma)
+    total = sigma**2 + sigma_data**2
+    return (sigma_data**2 / total, sigma * sigma_data / math.sqrt(total),
+            1.0 / math.sqrt(total), math.log(sigma) / 4.0)
+
+
+def ocean_mask(x: torch.Tensor) -> torch.Tensor:
+    """Mask (B, 1, H, W): 1 where every channel of ``x`` (B, C, H, W) is finite, else 0."""
+    return torch.isfinite(x).all(dim=1, keepdim=True).to(
+        x.dtype if x.is_floating_point() else torch.float32)
+
+
+class EDMPrecond(torch.nn.Module):
+    """EDM-preconditioned denoiser ``D(x, sigma)`` around a raw network ``F``.
+
+    Parameters
+    ----------
+    net : torch.nn.Module
+        ``net(x_in, c_noise) -> F`` with ``x_in`` (B, channels + mask_channel, H, W),
+        ``c_noise`` (B,) and output (B, channels, H, W).
+    channels : int
+        Number of data channels (variables).
+    sigma_data : float
+        Standard deviation of the normalized data (1.0 for standardized fields).
+    mask_channel : bool
+        Whether ``net`` takes the ocean mask as an extra last input channel.
+    """
+
+    def __init__(self, net: torch.nn.Module, channels: int, sigma_data: float = 1.0,
+                 mask_channel: bool = True) -> None:
+        super().__init__()
+        if sigma_data <= 0:
+            raise ValueError(f"sigma_data must be > 0, got {sigma_data}")
+        self.net = net
+        self.channels = int(channels)
+        self.sigma_data = float(sigma_data)
+        self.mask_channel = bool(mask_channel)
+
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor | float,
+                mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Denoised estimate of ``x0`` from ``x = x0 + sigma n``.
+
+        Parameters
+        ----------
+        x : Tensor (B, C, H, W)
+            Noisy state in normalized units (NaN allowed on land).
+        sigma : Tensor (B,), 0-d Tensor or float
+            Noise level(s), > 0.
+        mask : Tensor (B or 1, 1, H, W), optional
+            1 over ocean, 0 over land; ``None`` means all ocean.
+
+        Returns
+        -------
+        Tensor (B, C, H, W)
+            ``D(x, sigma)`` in normalized units, 0 on land, dtype of ``x``.
+        """
+        if x.ndim != 4 or x.shape[1] != self.channels:
+            raise ValueError(f"x must have shape (B, {self.channels}, H, W), got {tuple(x.shape)}")
+        batch = x.shape[0]
+        sigma = torch.as_tensor(sigma, device=x.device, dtype=x.dtype).reshape(-1)
+        if sigma.numel() == 1:
+            sigma = sigma.expand(batch)
+        elif sigma.numel() != batch:
+            raise ValueError(f"sigma must be a scalar or have {batch} entries, got {sigma.numel()}")
+        if mask is None:
+            mask = torch.ones((1, 1, *x.shape[-2:]), device=x.device, dtype=x.dtype)
+        mask = mask.to(device=x.device, dtype=x.dtype).expand(batch, 1, *x.shape[-2:])
+        x = torch.where(mask > 0, x, torch.zeros((), device=x.device, dtype=x.dtype))
+        c_skip, c_out, c_in, c_noise = edm_coefficients(sigma.reshape(-1, 1, 1, 1),
+                                                        self.sigma_data)
+        x_in = c_in * x
+        if self.mask_channel:
+            x_in = torch.cat([x_in, mask], dim=1)
+        net_dtype = next(self.net.parameters()).dtype
+        out = self.net(x_in.to(net_dtype), c_noise.reshape(-1).to(net_dtype))
+        denoised = c_skip * x + c_out * out.to(x.dtype)
+        return denoised * mask
+
+
+def edm_loss(
+    precond: torch.nn.Module,
+    x0: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    *,
+    p_mean: float = -1.2,
+    p_std: float = 1.2,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """EDM denoising loss of each sample, averaged over its ocean pixels.
+
+    ``ln sigma ~ N(p_mean, p_std^2)``, ``x = x0 + sigma n``, and the loss is
+    ``(sigma^2 + sd^2)/(sigma sd)^2 |D(x, sigma) - x0|^2`` averaged over channels
+    and ocean pixels of each sample.
+
+    Parameters
+    ----------
+    precond : EDMPrecond
+        The denoiser (has ``sigma_data``).
+    x0 : Tensor (B, C, H, W)
+        Clean normalized samples; NaN marks land.
+    mask : Tensor (B, 1, H, W), optional
+        Ocean mask; default: pixels where every channel of ``x0`` is finite.
+    p_mean, p_std : float
+        Log-normal noise distribution.
+    generator : torch.Generator, optional
+        Seeded source of the noise levels and noise.
+
+    Returns
+    -------
+    Tensor (B,)
+        Weighted loss per sample (0 for a sample without ocean pixels).
+    """
+    if mask is None:
+        mask = ocean_mask(x0)
+    valid = (mask > 0) & torch.isfinite(x0)
+    x0 = torch.where(valid, x0, torch.zeros((), device=x0.device, dtype=x0.dtype))
+    batch = x0.shape[0]
+    log_sigma = torch.randn(batch, generator=generator, device=x0.device, dtype=x0.dtype)
+    sigma = (log_sigma * p_std + p_mean).exp()
+    noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+    s = sigma.reshape(-1, 1, 1, 1)
+    denoised = precond(x0 + s * noise, sigma, mask)
+    sd = precond.sigma_data
+    weight = (s**2 + sd**2) / (s * sd) ** 2
+    err = weight * (denoised.to(x0.dtype) - x0) ** 2 * valid
+    count = valid.sum(dim=(1, 2, 3)).clamp_min(1)
+    return err.sum(dim=(1, 2, 3)) / count
