@@ -1,0 +1,176 @@
+"""Native regridding from curvilinear grids (2-D ``lat``/``lon``) onto regular grids.
+
+The geometry is computed once per source/target pair with scipy, then applied to every
+field (and every time slice) as a gather plus a weighted sum:
+
+- ``nearest``: :class:`scipy.spatial.cKDTree` on 3-D unit-sphere coordinates, so
+  distances are true chord lengths whatever the latitude.
+- ``bilinear``: a :class:`scipy.spatial.Delaunay` triangulation of the source points in
+  the (lon, lat) plane and barycentric weights on the triangle around each target
+  point: linear in lon and lat, so fields linear in lon/lat are reproduced exactly.
+
+Triangulating in the lon/lat plane suits regional grids; grids that wrap around the
+globe (tripolar ORCA-like grids) are refused with a pointer to the xesmf backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+
+import numpy as np
+import xarray as xr
+
+from xgenda._regrid_common import regrid_object
+# Triangles whose longest edge exceeds this multiple of the typical one bridge gaps
+# (concave coastlines of the coordinate mask, holes) and are treated as outside.
+_LONG_EDGE_FACTOR = 3.0
+
+
+def unit_sphere(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    """3-D unit vectors ``(..., 3)`` of points given in degrees north / east."""
+    la, lo = np.deg2rad(lat), np.deg2rad(lon)
+    return np.stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)], axis=-1)
+
+
+class CurvilinearRegridder:
+    """Regrid fields from a curvilinear grid onto a regular lat/lon grid (native backend).
+
+    Parameters
+    ----------
+    source_lat, source_lon : DataArray (y, x)
+        2-D source cell centres (degrees north / east) on the same two dims.
+    target_lat, target_lon : DataArray
+        1-D target cell centres (degrees north / east, any longitude convention).
+    method : {"bilinear", "nearest"}
+        Interpolation method.
+
+    Notes
+    -----
+    Targets outside the source domain are NaN: for ``bilinear`` those outside the
+    triangulated source points, for ``nearest`` those also farther than half a typical
+    source spacing from the domain. Source points with NaN coordinates are ignored.
+    """
+
+    def __init__(
+        self,
+        source_lat: xr.DataArray,
+        source_lon: xr.DataArray,
+        target_lat: xr.DataArray,
+        target_lon: xr.DataArray,
+        method: str,
+    ) -> None:
+        from scipy.spatial import Delaunay, cKDTree
+
+        if method not in ("bilinear", "nearest"):
+            raise NotImplementedError(
+                f"method={method!r} is not available for curvilinear sources with the native "
+                "backend (it needs cell corners on the sphere); install xesmf "
+                "(conda install -c conda-forge xesmf) and pass backend='xesmf', or use "
+                "method='bilinear' / 'nearest'"
+            )
+        self.method = method
+        self.dims: tuple[Hashable, Hashable] = tuple(source_lat.dims)  # type: ignore[assignment]
+        self.target_lat = target_lat
+        self.target_lon = target_lon
+        self.source_shape = source_lat.shape
+        lat = np.asarray(source_lat.values, dtype=float)
+        lon = np.asarray(source_lon.values, dtype=float)
+        valid = np.isfinite(lat) & np.isfinite(lon)
+        if valid.sum() < 3:
+            raise ValueError("curvilinear source has fewer than 3 points with finite lat/lon")
+        self.reference_lon = float(np.median(lon[valid]))
+        src_lon = self._unwrap(lon)
+        span = np.ptp(src_lon[valid])
+        if span > 355.0:
+            raise NotImplementedError(
+                f"the curvilinear source spans {span:.0f} degrees of longitude (a global grid); "
+                "the native backend triangulates in the lon/lat plane and handles regional "
+                "grids only: install xesmf (conda install -c conda-forge xesmf) and pass "
+                "backend='xesmf'"
+            )
+        flat_valid = np.flatnonzero(valid.ravel())
+        points = np.column_stack([src_lon[valid], lat[valid]])
+
+        tlat, tlon = np.meshgrid(np.asarray(target_lat.values, dtype=float),
+                                 self._unwrap(np.asarray(target_lon.values, dtype=float)),
+                                 indexing="ij")
+        queries = np.column_stack([tlon.ravel(), tlat.ravel()])
+        self.target_shape = tlat.shape
+
+        triangulation = Delaunay(points)
+        simplex = triangulation.find_simplex(queries)
+        good = _short_triangles(triangulation, lat[valid], lon[valid])
+        inside = (simplex >= 0) & good[np.maximum(simplex, 0)]
+
+        if method == "bilinear":
+            s = np.maximum(simplex, 0)
+            transform = triangulation.transform[s]
+            b = np.einsum("nij,nj->ni", transform[:, :2, :], queries - transform[:, 2, :])
+            weights = np.column_stack([b, 1.0 - b.sum(axis=1)])
+            weights[~inside] = np.nan
+            self.index = flat_valid[triangulation.simplices[s]]
+            self.weights: np.ndarray | None = weights
+        else:
+            xyz = unit_sphere(lat[valid], lon[valid])
+            tree = cKDTree(xyz)
+            distance, nearest = tree.query(unit_sphere(tlat.ravel(), tlon.ravel()))
+            spacing = np.median(tree.query(xyz, k=2)[0][:, 1])
+            inside = inside | (distance <= 0.5 * spacing + 1e-12)
+            self.index = flat_valid[nearest][:, None]
+            self.weights = None
+        self.inside = inside
+        if not inside.any():
+            t_lat, t_lon = np.asarray(target_lat.values), np.asarray(target_lon.values)
+            raise ValueError(
+                "target grid lies entirely outside the curvilinear source: target lat "
+                f"[{t_lat.min():.4g}, {t_lat.max():.4g}], lon [{t_lon.min():.4g}, "
+                f"{t_lon.max():.4g}]; source lat [{np.nanmin(lat):.4g}, {np.nanmax(lat):.4g}], "
+                f"lon [{np.nanmin(lon):.4g}, {np.nanmax(lon):.4g}] (degrees)"
+            )
+
+    def _unwrap(self, lon: np.ndarray) -> np.ndarray:
+        """Longitudes within 180 degrees of the source's median longitude."""
+        return self.reference_lon + np.mod(lon - self.reference_lon + 180.0, 360.0) - 180.0
+
+    # -- application --------------------------------------------------------
+    def __call__(self, obj: xr.Dataset | xr.DataArray) -> xr.Dataset | xr.DataArray:
+        return regrid_object(obj, self.dims, self._regrid_vars, self.target_lat, self.target_lon)
+
+    def _regrid_vars(self, ds: xr.Dataset) -> xr.Dataset:
+        nlat, nlon = self.target_shape
+        out = {}
+        for name, var in ds.data_vars.items():
+            dtype = var.dtype if np.issubdtype(var.dtype, np.floating) else np.dtype(float)
+            out[name] = xr.apply_ufunc(
+                self._apply,
+                var,
+                input_core_dims=[list(self.dims)],
+                output_core_dims=[["lat", "lon"]],
+                dask="parallelized",
+                output_dtypes=[dtype],
+                dask_gufunc_kwargs={"output_sizes": {"lat": nlat, "lon": nlon}},
+                kwargs={"dtype": dtype},
+                keep_attrs=True,
+            )
+        return xr.Dataset(out)
+
+    def _apply(self, values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+        """Regrid an array whose last two axes are the source (y, x) dims."""
+        lead = values.shape[:-2]
+        flat = values.reshape(*lead, -1)
+        gathered = flat[..., self.index]  # (..., n_target, k)
+        if self.weights is None:
+            result = np.where(self.inside, gathered[..., 0], np.nan)
+        else:
+            # A NaN vertex (land) makes the target NaN: no blending of land into ocean.
+            result = np.sum(gathered * self.weights, axis=-1)
+        return result.reshape(*lead, *self.target_shape).astype(dtype, copy=False)
+
+
+def _short_triangles(triangulation, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """Whether each triangle's longest edge (on the sphere) is of typical size."""
+    xyz = unit_sphere(lat, lon)[triangulation.simplices]  # (n_tri, 3, 3)
+    edges = np.stack([np.linalg.norm(xyz[:, i] - xyz[:, (i + 1) % 3], axis=-1)
+                      for i in range(3)], axis=-1)
+    longest = edges.max(axis=1)
+    return longest <= _LONG_EDGE_FACTOR * np.median(longest)
