@@ -75,10 +75,17 @@ def same_grid(a: xr.Dataset | xr.DataArray, b: xr.Dataset | xr.DataArray) -> boo
 def on_grid(obj: xr.Dataset, target: xr.Dataset | xr.DataArray, *, what: str,
             target_what: str) -> xr.Dataset:
     """``obj`` on the ``lat``/``lon`` of ``target``: relabelled when the grids agree up to
-    rounding (so that xarray alignment drops nothing), regridded bilinearly otherwise."""
-    check_grid(obj, what=what)
-    if same_grid(obj, target):
-        return obj.assign_coords(lat=target["lat"], lon=target["lon"])
+    rounding (so that xarray alignment drops nothing), regridded bilinearly otherwise
+    (curvilinear sources included)."""
+    if not isinstance(obj, xr.Dataset):
+        raise TypeError(f"{what} must be an xarray.Dataset, got {type(obj).__name__}")
+    regular = all(n in obj.coords and obj[n].dims == (n,) for n in ("lat", "lon"))
+    if regular:
+        check_grid(obj, what=what)
+        if same_grid(obj, target):
+            return obj.assign_coords(lat=target["lat"], lon=target["lon"])
+    elif not all(n in obj.coords for n in ("lat", "lon")):
+        check_grid(obj, what=what)  # raises the error that names what is missing
     grid_a, grid_b = _describe_grid(obj), _describe_grid(target)
     try:
         from xgenda.regrid import regrid
@@ -94,7 +101,8 @@ def on_grid(obj: xr.Dataset, target: xr.Dataset | xr.DataArray, *, what: str,
 
 def _describe_grid(obj: xr.Dataset | xr.DataArray) -> str:
     lat, lon = obj["lat"].values, obj["lon"].values
-    return (f"{lat.size} lat x {lon.size} lon, lat {lat.min():.4g}..{lat.max():.4g}, "
+    size = f"{lat.size} lat x {lon.size} lon" if lat.ndim == 1 else f"curvilinear {lat.shape}"
+    return (f"{size}, lat {lat.min():.4g}..{lat.max():.4g}, "
             f"lon {lon.min():.4g}..{lon.max():.4g}")
 
 

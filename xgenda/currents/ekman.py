@@ -154,6 +154,8 @@ def fit_ekman(
         moments = _regional_sums(moments, labels)
     coefs = _solve(moments, intercept)
     _check_counts(coefs["n_samples"], min_samples, on_insufficient, labels)
+    enough = coefs["n_samples"] >= min_samples
+    coefs = coefs.where(enough).assign(n_samples=coefs["n_samples"])
     if labels is not None and "lat" in coefs.dims:
         # Land pixels inside a block keep NaN: the model has no business there.
         coefs = coefs.where(pixel_count > 0)
