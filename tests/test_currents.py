@@ -403,6 +403,34 @@ def test_model_from_another_grid_is_refused(model):
         decompose_currents(ds.assign(ssh=0 * ds.u), model)
 
 
+# -- prior channels and winds as observations -------------------------------------------
+
+def test_training_state_has_gendas_seven_channels_lazily(decomposable):
+    ds, model = decomposable
+    ds = ds.assign(sst=ds.ssh * 10 + 20, sss=ds.ssh + 35).chunk(time=4)
+    with raise_if_dask_computes():
+        state = xgenda.currents.training_state(ds, model)
+    assert list(state.data_vars) == list(xgenda.currents.GENDA_STATE)
+    assert xgenda.currents.is_decomposed_state(list(state.data_vars))
+    expected = decompose_currents(ds, model)["u_res"]
+    xr.testing.assert_allclose(state["u_res"].compute(), expected.compute())
+    with pytest.raises(ValueError, match=r"\['sst', 'sss'\]"):
+        xgenda.currents.training_state(ds.drop_vars(["sst", "sss"]), model)
+
+
+def test_wind_observations_are_a_valid_grid_observation_set(world):
+    collect = pytest.importorskip("xgenda.obs.collect")
+    wind = world[0][["uwind", "vwind"]].isel(time=slice(0, 3))
+    obs = xgenda.currents.wind_observations(wind, error=0.3)
+    assert obs.attrs["genda_obs"] == "grid"
+    (s,) = collect.collect(obs, list(xgenda.currents.GENDA_STATE))
+    assert s.kind == "grid"
+    assert set(s.variables) == {"uwind", "vwind"}
+    assert float(obs["uwind_error"]) == 0.3
+    with pytest.raises(ValueError, match="positive"):
+        xgenda.currents.wind_observations(wind, error=0.0)
+
+
 # -- the toy ocean's wind-driven run ------------------------------------------------------
 
 def test_fit_recovers_the_toy_oceans_ekman_coefficient():

@@ -12,7 +12,9 @@ residual. This package makes that a reusable, lazy tool:
   ``u_geo``, ``v_geo``, ``u_ek``, ``v_ek``, ``u_res``, ``v_res`` with
   ``u = u_geo + u_ek + u_res`` exactly;
 - :func:`recompose_currents` (``ds.genda.recompose_currents(model)``), the inverse,
-  member by member on ensembles.
+  member by member on ensembles;
+- :func:`training_state` (GenDA's seven channels ``ssh, sst, sss, u_res, v_res, uwind,
+  vwind``) and :func:`wind_observations` (winds as a fully observed ``grid`` set).
 
 Examples
 --------
@@ -25,15 +27,25 @@ Examples
 
 from xgenda.currents.decompose import COMPONENTS, decompose_currents, recompose_currents
 from xgenda.currents.ekman import EkmanModel, fit_ekman
+from xgenda.currents.state import (
+    GENDA_STATE,
+    is_decomposed_state,
+    training_state,
+    wind_observations,
+)
 from xgenda.currents.stress import RHO_AIR, drag_coefficient, wind_stress
 
 __all__ = [
     "COMPONENTS",
+    "GENDA_STATE",
     "RHO_AIR",
     "EkmanModel",
     "decompose_currents",
     "drag_coefficient",
     "fit_ekman",
+    "is_decomposed_state",
     "recompose_currents",
+    "training_state",
+    "wind_observations",
     "wind_stress",
 ]
