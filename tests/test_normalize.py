@@ -267,7 +267,7 @@ def fitted_cases(draw):
     return nt, ny, nx, climatology, chunk_t, seed
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(fitted_cases())
 def test_property_invert_undoes_apply(case):
     nt, ny, nx, climatology, chunk_t, seed = case
