@@ -116,7 +116,7 @@ def patch(
     >>> from xgenda.testing import ocean_dataset
     >>> p = patch(ocean_dataset(ny=16, nx=20), size=8, overlap=2)
     >>> dict(p.sizes)
-    {'patch': 12, 'time': 4, 'y': 8, 'x': 8}
+    {'patch': 9, 'time': 4, 'y': 8, 'x': 8}
     """
     check_grid(obj, what="data to patch")
     taken = [d for d in ("patch", "y", "x") if d in obj.dims]
