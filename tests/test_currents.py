@@ -263,6 +263,13 @@ def test_predict_is_the_complex_product_and_lazy(world, model):
     assert ek["u_ek"].attrs["units"] == "m s-1"
 
 
+def test_predict_matches_float32_coordinates_without_regridding(world, model):
+    wind = world[0][["uwind", "vwind"]].isel(time=slice(0, 3))
+    wind32 = wind.assign_coords(lat=wind.lat.astype(np.float32),
+                                lon=wind.lon.astype(np.float32))
+    np.testing.assert_array_equal(model.predict(wind32)["u_ek"], model.predict(wind)["u_ek"])
+
+
 def test_model_round_trips_through_netcdf(tmp_path, world, model):
     path = tmp_path / "ekman.nc"
     model.to_netcdf(path)

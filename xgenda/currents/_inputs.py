@@ -64,10 +64,17 @@ def forcing(
 
 
 def same_grid(a: xr.Dataset | xr.DataArray, b: xr.Dataset | xr.DataArray) -> bool:
-    """Whether ``a`` and ``b`` have the same ``lat``/``lon`` (up to float rounding)."""
+    """Whether ``a`` and ``b`` have the same ``lat``/``lon`` (up to float rounding).
+
+    The tolerance is a thousandth of the grid spacing, so float32 coordinates match
+    their float64 originals.
+    """
     for name in ("lat", "lon"):
         x, y = np.asarray(a[name].values, float), np.asarray(b[name].values, float)
-        if x.shape != y.shape or not np.allclose(x, y, rtol=0, atol=1e-6):
+        if x.shape != y.shape:
+            return False
+        spacing = np.min(np.abs(np.diff(x))) if x.size > 1 else 1.0
+        if not np.allclose(x, y, rtol=0, atol=max(1e-3 * spacing, 1e-9)):
             return False
     return True
 

@@ -113,8 +113,9 @@ def fit_ekman(
 
     Examples
     --------
-    >>> model = fit_ekman(ds[["u", "v"]] - geo, ds, time_range=("2020", "2021"))
-    >>> model.coefficients["angle"].mean().item()  # doctest: +SKIP
+    >>> model = fit_ekman(ds, time_range=("2020", "2021"),
+    ...                   subtract_geostrophic=True)  # doctest: +SKIP
+    >>> model.coefficients["angle"].median().item()  # doctest: +SKIP
     -41.2
     """
     require_variables(currents, ("u", "v"), "currents",
