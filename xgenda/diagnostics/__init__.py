@@ -1,0 +1,195 @@
+"""Diagnostics of reconstructions and ensembles: ``ds.genda.diag``.
+
+Modules
+-------
+spectra      wavenumber / isotropic / wavenumber-frequency PSD (xrft), PSD score,
+             effective resolution
+alongtrack   ODC 2021a evaluation against withheld nadir tracks (mu, sigma, lambda_x)
+scores       RMSE, ODC mu/sigma, ensemble mean/spread, CRPS, spread-skill, rank histogram
+dynamics     geostrophic currents, vorticity, strain, divergence, drifter errors
+plots        figures (matplotlib, optional): ``ds.genda.plot``
+
+:class:`Diagnostics` is the stateless front the accessor returns; every method
+calls the function of the same name with the wrapped object as first argument.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import xarray as xr
+
+__all__ = ["Diagnostics"]
+
+
+class Diagnostics:
+    """Diagnostics of a reconstruction (``ds.genda.diag``); ``truth`` is a reference field.
+
+    Examples
+    --------
+    >>> import xgenda
+    >>> truth = xgenda.testing.ocean_dataset(nt=3, ny=16, nx=16, land=False)
+    >>> rec = truth + 0.01
+    >>> float(rec.genda.diag.rmse(truth, "ssh"))  # doctest: +ELLIPSIS
+    0.0100...
+    """
+
+    def __init__(self, obj: xr.Dataset | xr.DataArray) -> None:
+        self._obj = obj
+
+    # -- spectra ----------------------------------------------------------
+    def isotropic_spectrum(self, var: str | None = None, **kwargs: Any) -> xr.DataArray:
+        """See :func:`xgenda.diagnostics.spectra.isotropic_spectrum`."""
+        from xgenda.diagnostics.spectra import isotropic_spectrum
+
+        return isotropic_spectrum(self._obj, var, **kwargs)
+
+    def wavenumber_spectrum(self, var: str | None = None, **kwargs: Any) -> xr.DataArray:
+        """See :func:`xgenda.diagnostics.spectra.wavenumber_spectrum`."""
+        from xgenda.diagnostics.spectra import wavenumber_spectrum
+
+        return wavenumber_spectrum(self._obj, var, **kwargs)
+
+    def wavenumber_frequency_spectrum(self, var: str | None = None, **kwargs: Any
+                                      ) -> xr.DataArray:
+        """See :func:`xgenda.diagnostics.spectra.wavenumber_frequency_spectrum`."""
+        from xgenda.diagnostics.spectra import wavenumber_frequency_spectrum
+
+        return wavenumber_frequency_spectrum(self._obj, var, **kwargs)
+
+    def psd_score(self, truth: xr.Dataset | xr.DataArray, var: str | None = None,
+                  **kwargs: Any) -> xr.DataArray:
+        """See :func:`xgenda.diagnostics.spectra.psd_score`."""
+        from xgenda.diagnostics.spectra import psd_score
+
+        return psd_score(self._obj, truth, var, **kwargs)
+
+    def effective_resolution(self, truth: xr.Dataset | xr.DataArray, var: str | None = None,
+                             **kwargs: Any) -> xr.DataArray | xr.Dataset:
+        """Wavelength (km) where the PSD score crosses 0.5.
+
+        See :func:`xgenda.diagnostics.spectra.effective_resolution`.
+        """
+        from xgenda.diagnostics.spectra import effective_resolution
+
+        return effective_resolution(self._obj, truth, var, **kwargs)
+
+    # -- scores -----------------------------------------------------------
+    def scores(self, truth: xr.Dataset | xr.DataArray, variables: Any = None,
+               **kwargs: Any) -> xr.Dataset:
+        """RMSE, ODC mu/sigma and ensemble scores per variable.
+
+        See :func:`xgenda.diagnostics.scores.scores`.
+        """
+        from xgenda.diagnostics.scores import scores
+
+        return scores(self._obj, truth, variables, **kwargs)
+
+    def rmse(self, truth: xr.Dataset | xr.DataArray, var: str | None = None, **kwargs: Any
+             ) -> Any:
+        """See :func:`xgenda.diagnostics.scores.rmse`."""
+        from xgenda.diagnostics.scores import rmse
+
+        return rmse(self._obj, truth, var, **kwargs)
+
+    def odc_scores(self, truth: xr.Dataset | xr.DataArray, var: str | None = None,
+                   **kwargs: Any) -> xr.Dataset:
+        """See :func:`xgenda.diagnostics.scores.odc_scores`."""
+        from xgenda.diagnostics.scores import odc_scores
+
+        return odc_scores(self._obj, truth, var, **kwargs)
+
+    def crps(self, truth: xr.Dataset | xr.DataArray, var: str | None = None, **kwargs: Any
+             ) -> Any:
+        """See :func:`xgenda.diagnostics.scores.crps`."""
+        from xgenda.diagnostics.scores import crps
+
+        return crps(self._obj, truth, var, **kwargs)
+
+    def spread_skill_ratio(self, truth: xr.Dataset | xr.DataArray, var: str | None = None,
+                           **kwargs: Any) -> Any:
+        """See :func:`xgenda.diagnostics.scores.spread_skill_ratio`."""
+        from xgenda.diagnostics.scores import spread_skill_ratio
+
+        return spread_skill_ratio(self._obj, truth, var, **kwargs)
+
+    def rank_histogram(self, truth: xr.Dataset | xr.DataArray, var: str | None = None,
+                       **kwargs: Any) -> Any:
+        """See :func:`xgenda.diagnostics.scores.rank_histogram`."""
+        from xgenda.diagnostics.scores import rank_histogram
+
+        return rank_histogram(self._obj, truth, var, **kwargs)
+
+    def ensemble_mean(self) -> xr.Dataset | xr.DataArray:
+        """Mean over ``member``."""
+        from xgenda.diagnostics._common import MEMBER
+
+        if MEMBER not in self._obj.dims:
+            raise ValueError(f"no 'member' dim; dims are {tuple(self._obj.dims)}")
+        return self._obj.mean(MEMBER, keep_attrs=True)
+
+    def spread(self) -> xr.Dataset | xr.DataArray:
+        """Ensemble standard deviation over ``member`` (ddof=1)."""
+        from xgenda.diagnostics.scores import ensemble_spread
+
+        return ensemble_spread(self._obj)
+
+    # -- along-track ------------------------------------------------------
+    def alongtrack_scores(self, tracks: Any, var: str = "ssh", **kwargs: Any) -> xr.Dataset:
+        """ODC 2021a mu, sigma and lambda_x against withheld tracks.
+
+        See :func:`xgenda.diagnostics.alongtrack.alongtrack_scores`.
+        """
+        from xgenda.diagnostics.alongtrack import alongtrack_scores
+
+        return alongtrack_scores(self._obj, tracks, var, **kwargs)
+
+    def alongtrack_rmse_scores(self, tracks: Any, var: str = "ssh", **kwargs: Any
+                               ) -> xr.Dataset:
+        """See :func:`xgenda.diagnostics.alongtrack.alongtrack_rmse_scores`."""
+        from xgenda.diagnostics.alongtrack import alongtrack_rmse_scores
+
+        return alongtrack_rmse_scores(self._obj, tracks, var, **kwargs)
+
+    def alongtrack_psd_score(self, tracks: Any, var: str = "ssh", **kwargs: Any) -> xr.Dataset:
+        """See :func:`xgenda.diagnostics.alongtrack.alongtrack_psd_score`."""
+        from xgenda.diagnostics.alongtrack import alongtrack_psd_score
+
+        return alongtrack_psd_score(self._obj, tracks, var, **kwargs)
+
+    # -- dynamics ---------------------------------------------------------
+    def geostrophic_currents(self, ssh: str = "ssh", **kwargs: Any) -> xr.Dataset:
+        """See :func:`xgenda.diagnostics.dynamics.geostrophic_currents`."""
+        from xgenda.diagnostics.dynamics import geostrophic_currents
+
+        return geostrophic_currents(self._obj, ssh, **kwargs)
+
+    def vorticity(self, u: str = "u", v: str = "v", **kwargs: Any) -> xr.DataArray:
+        """Relative vorticity over f. See :func:`xgenda.diagnostics.dynamics.vorticity`."""
+        from xgenda.diagnostics.dynamics import vorticity
+
+        return vorticity(self._dataset(), u, v, **kwargs)
+
+    def strain_rate(self, u: str = "u", v: str = "v", **kwargs: Any) -> xr.DataArray:
+        """See :func:`xgenda.diagnostics.dynamics.strain_rate`."""
+        from xgenda.diagnostics.dynamics import strain_rate
+
+        return strain_rate(self._dataset(), u, v, **kwargs)
+
+    def divergence(self, u: str = "u", v: str = "v", **kwargs: Any) -> xr.DataArray:
+        """See :func:`xgenda.diagnostics.dynamics.divergence`."""
+        from xgenda.diagnostics.dynamics import divergence
+
+        return divergence(self._dataset(), u, v, **kwargs)
+
+    def drifter_errors(self, drifters: xr.Dataset, **kwargs: Any) -> xr.Dataset:
+        """See :func:`xgenda.diagnostics.dynamics.drifter_errors`."""
+        from xgenda.diagnostics.dynamics import drifter_errors
+
+        return drifter_errors(self._dataset(), drifters, **kwargs)
+
+    def _dataset(self) -> xr.Dataset:
+        obj = self._obj
+        if isinstance(obj, xr.DataArray):
+            return obj.to_dataset(name=obj.name if obj.name is not None else "ssh")
+        return obj
