@@ -20,10 +20,11 @@ on land, and land pixels do not enter the loss.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 
-__all__ = ["EDMPrecond", "edm_coefficients", "edm_loss", "ocean_mask"]
+__all__ = ["DenoiserFunction", "EDMPrecond", "edm_coefficients", "edm_loss", "ocean_mask"]
 
 
 def edm_coefficients(
@@ -176,3 +177,36 @@ def edm_loss(
     err = weight * (denoised.to(x0.dtype) - x0) ** 2 * valid
     count = valid.sum(dim=(1, 2, 3)).clamp_min(1)
     return err.sum(dim=(1, 2, 3)) / count
+
+
+class DenoiserFunction(torch.nn.Module):
+    """A user's ``denoise(x, sigma)`` callable with the :class:`EDMPrecond` interface.
+
+    Lets an analytic or externally trained denoiser stand in for a network
+    (see :meth:`xgenda.Prior.from_denoiser`).
+
+    Parameters
+    ----------
+    fn : callable
+        ``fn(x (B, C, H, W), sigma Tensor) -> (B, C, H, W)`` estimate of ``E[x0 | x]``.
+    channels : int
+        Number of channels C.
+    sigma_data : float
+        Standard deviation of the normalized data.
+    """
+
+    def __init__(self, fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], channels: int,
+                 sigma_data: float = 1.0) -> None:
+        super().__init__()
+        self.fn = fn
+        self.channels = int(channels)
+        self.sigma_data = float(sigma_data)
+
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor | float,
+                mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``fn(x, sigma)``, zeroed where ``mask`` is 0."""
+        sigma = torch.as_tensor(sigma, device=x.device, dtype=x.dtype)
+        if mask is not None:
+            x = torch.where(mask > 0, x, torch.zeros((), device=x.device, dtype=x.dtype))
+        out = self.fn(x, sigma)
+        return out * mask if mask is not None else out

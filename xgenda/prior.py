@@ -1,0 +1,538 @@
+"""The diffusion prior: network + normalizer + metadata, saved without pickle.
+
+A saved prior is a directory::
+
+    config.json              architecture, variables, grid, training metadata, SHA-256 checksums
+    weights.safetensors      EMA weights of the network (and the land mask, if any)
+    normalizer.safetensors   the Normalizer as arrays (+ its structure in the file's metadata)
+
+:meth:`Prior.load` reads only these formats, verifies the checksums, and refuses
+pickle-based checkpoints (``torch.save`` / ``.pt`` / ``.pkl``), since unpickling can run
+arbitrary code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import xarray as xr
+
+from xgenda.grid import EARTH_RADIUS_M, LAT_ATTRS, LON_ATTRS
+from xgenda.variables import VARIABLES
+
+if TYPE_CHECKING:
+    import torch
+
+    from xgenda.diffusion.edm import DenoiserFunction, EDMPrecond
+    from xgenda.normalize import Normalizer
+
+__all__ = ["Prior", "demo_prior_path", "load_demo_prior"]
+
+FORMAT = "xgenda-prior"
+FORMAT_VERSION = 1
+_WEIGHTS = "weights.safetensors"
+_NORMALIZER = "normalizer.safetensors"
+_CONFIG = "config.json"
+_PICKLE_SUFFIXES = {".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin", ".joblib", ".tar"}
+
+
+class Prior:
+    """A trained (or user-supplied) diffusion prior of the ocean state.
+
+    Build one with :func:`xgenda.train`, :meth:`Prior.load`, :func:`load_demo_prior`,
+    or :meth:`Prior.from_denoiser`; the constructor is the low-level entry point.
+
+    Parameters
+    ----------
+    config : dict
+        Keys ``variables``, ``patch_size``, ``res_deg``, ``spacing_km``,
+        ``sigma_data`` and, for a network prior, ``unet`` (a
+        :class:`~xgenda.diffusion.unet.UNetConfig` dict) and ``mask_channel``;
+        optional ``lat``/``lon`` (coordinates of a reference patch).
+    normalizer : Normalizer
+        Maps physical units to the normalized units the network works in.
+    weights : dict of str to Tensor, optional
+        State dict of the network (EMA weights).
+    denoise_fn : callable, optional
+        ``denoise(x, sigma) -> x0_hat`` in normalized units, instead of a network.
+    land_mask : ndarray (patch_size, patch_size), optional
+        1 over ocean, 0 over land for a prior trained on one fixed domain.
+    metadata : dict, optional
+        Training data, steps, images seen, losses, hardware, wall time.
+    """
+
+    def __init__(
+        self,
+        config: Mapping[str, Any],
+        normalizer: Normalizer,
+        *,
+        weights: Mapping[str, torch.Tensor] | None = None,
+        denoise_fn: Callable[..., torch.Tensor] | None = None,
+        land_mask: np.ndarray | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> None:
+        missing = {"variables", "patch_size", "res_deg", "spacing_km"} - set(config)
+        if missing:
+            raise ValueError(f"prior config lacks {sorted(missing)}")
+        if (weights is None) == (denoise_fn is None):
+            raise ValueError("give exactly one of weights (a network prior) or denoise_fn")
+        if weights is not None and "unet" not in config:
+            raise ValueError("a network prior needs config['unet'] (the UNet architecture)")
+        self._config = json.loads(json.dumps(dict(config), default=_json_default))
+        self._config.setdefault("sigma_data", 1.0)
+        self._config.setdefault("mask_channel", True)
+        self.normalizer = normalizer
+        self._weights = dict(weights) if weights is not None else None
+        self._denoise_fn = denoise_fn
+        size = self.patch_size
+        if land_mask is not None:
+            land_mask = np.asarray(land_mask, dtype=np.float32)
+            if land_mask.shape != (size, size):
+                raise ValueError(f"land_mask must have shape ({size}, {size}), "
+                                 f"got {land_mask.shape}")
+        self.land_mask = land_mask
+        self.metadata: dict[str, Any] = dict(metadata or {})
+        self._denoisers: dict[tuple[str, Any], Any] = {}
+        self._lock = threading.Lock()
+        self._id: str | None = None
+
+    # -- description ------------------------------------------------------------
+    @property
+    def config(self) -> dict[str, Any]:
+        """JSON-serializable description of the prior (a copy)."""
+        return json.loads(json.dumps(self._config))
+
+    @property
+    def variables(self) -> list[str]:
+        """Variable names in channel order."""
+        return list(self._config["variables"])
+
+    @property
+    def patch_size(self) -> int:
+        """Side of the square patches (pixels) the network works on."""
+        return int(self._config["patch_size"])
+
+    @property
+    def res_deg(self) -> tuple[float, float]:
+        """Grid spacing ``(dlon, dlat)`` of the training data in degrees."""
+        dlon, dlat = self._config["res_deg"]
+        return float(dlon), float(dlat)
+
+    @property
+    def spacing_km(self) -> tuple[float, float]:
+        """Grid spacing ``(dx, dy)`` of the training data in km."""
+        dx, dy = self._config["spacing_km"]
+        return float(dx), float(dy)
+
+    @property
+    def sigma_data(self) -> float:
+        """Standard deviation of the normalized data assumed by the preconditioning."""
+        return float(self._config["sigma_data"])
+
+    @property
+    def id(self) -> str:
+        """Short SHA-256 hash of the weights and the config: identifies the prior."""
+        if self._id is None:
+            h = hashlib.sha256(json.dumps(self._config, sort_keys=True).encode())
+            if self._weights is not None:
+                h.update(_weights_bytes(self._weights, self.land_mask))
+            else:
+                fn = self._denoise_fn
+                h.update(f"{type(fn).__module__}.{getattr(fn, '__qualname__', type(fn).__name__)}"
+                         .encode())
+            self._id = h.hexdigest()[:16]
+        return self._id
+
+    def __repr__(self) -> str:
+        kind = "network" if self._weights is not None else "user denoiser"
+        return (f"<xgenda.Prior {self.id} ({kind}) variables={self.variables} "
+                f"patch={self.patch_size}x{self.patch_size} res_deg={self.res_deg}>")
+
+    # -- construction -------------------------------------------------------------
+    @classmethod
+    def from_denoiser(
+        cls,
+        denoise: Callable[..., torch.Tensor],
+        variables: Sequence[str],
+        normalizer: Normalizer,
+        patch_size: int,
+        res_deg: tuple[float, float],
+        *,
+        spacing_km: tuple[float, float] | None = None,
+        sigma_data: float = 1.0,
+        land_mask: np.ndarray | None = None,
+        lat: np.ndarray | None = None,
+        lon: np.ndarray | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Prior:
+        """A prior around your own denoiser (e.g. an analytic Gaussian one).
+
+        Parameters
+        ----------
+        denoise : callable
+            ``denoise(x, sigma) -> x0_hat``: ``x`` (B, C, H, W) normalized,
+            ``sigma`` a 0-d or (B,) tensor; returns an estimate of ``E[x0 | x]``.
+        variables : sequence of str
+            Channel order of ``x``.
+        normalizer : Normalizer
+            Maps physical to normalized units.
+        patch_size : int
+            H = W of the fields the denoiser works on.
+        res_deg : (float, float)
+            Grid spacing ``(dlon, dlat)`` in degrees.
+        spacing_km : (float, float), optional
+            ``(dx, dy)`` in km; default from ``res_deg`` at the mean of ``lat`` (or the
+            equator).
+        lat, lon : ndarray, optional
+            Coordinates (degrees) used by :meth:`sample`.
+        """
+        if spacing_km is None:
+            lat0 = float(np.mean(lat)) if lat is not None else 0.0
+            km = np.deg2rad(1.0) * EARTH_RADIUS_M / 1000.0
+            spacing_km = (res_deg[0] * km * float(np.cos(np.deg2rad(lat0))), res_deg[1] * km)
+        config = {"variables": list(variables), "patch_size": int(patch_size),
+                  "res_deg": list(res_deg), "spacing_km": list(spacing_km),
+                  "sigma_data": float(sigma_data), "mask_channel": False}
+        if lat is not None and lon is not None:
+            config["lat"], config["lon"] = np.asarray(lat).tolist(), np.asarray(lon).tolist()
+        return cls(config, normalizer, denoise_fn=denoise, land_mask=land_mask,
+                   metadata=metadata)
+
+    # -- the denoiser ---------------------------------------------------------------
+    def denoiser(self, device: str | torch.device = "cpu", dtype: torch.dtype | None = None
+                 ) -> EDMPrecond | DenoiserFunction:
+        """The denoiser ``D(x, sigma, mask=None)`` as a module in eval mode on ``device``.
+
+        Network weights are the EMA weights and do not require gradients; gradients
+        flow through the module to its input (for guidance). Cached per
+        ``(device, dtype)`` on this object.
+
+        Parameters
+        ----------
+        device : str or torch.device
+            ``"cpu"``, ``"cuda"``, ``"auto"``...
+        dtype : torch.dtype, optional
+            Default ``torch.float32``.
+        """
+        import torch
+
+        from xgenda._runtime import resolve_device
+
+        dev = resolve_device(device)
+        dtype = dtype or torch.float32
+        key = (str(dev), dtype)
+        with self._lock:
+            module = self._denoisers.get(key)
+            if module is None:
+                module = self._build_denoiser().to(device=dev, dtype=dtype).eval()
+                module.requires_grad_(False)
+                self._denoisers[key] = module
+        return module
+
+    def _build_denoiser(self) -> torch.nn.Module:
+        from xgenda.diffusion.edm import DenoiserFunction, EDMPrecond
+        from xgenda.diffusion.unet import UNet
+
+        channels = len(self.variables)
+        if self._denoise_fn is not None:
+            return DenoiserFunction(self._denoise_fn, channels, self.sigma_data)
+        net = UNet(self._config["unet"])
+        net.load_state_dict(self._weights)
+        return EDMPrecond(net, channels, self.sigma_data, self._config["mask_channel"])
+
+    # -- sampling -----------------------------------------------------------------
+    def sample(
+        self,
+        n: int,
+        seed: int = 0,
+        steps: int = 32,
+        device: str = "auto",
+        *,
+        solver: str = "heun",
+        churn: float = 0.0,
+        batch_size: int | None = None,
+        progress: bool = False,
+    ) -> xr.Dataset:
+        """Unconditional samples in physical units.
+
+        Member ``m`` starts from noise seeded by ``(seed, m)``, so a member does not
+        depend on ``n`` or ``batch_size``.
+
+        Parameters
+        ----------
+        n : int
+            Number of members.
+        seed : int
+            Random seed.
+        steps : int
+            Solver steps on the Karras schedule (Heun: ``2 steps - 1`` evaluations).
+        device : str
+            ``"auto"``, ``"cpu"``, ``"cuda"``...
+        solver : {"heun", "euler"}
+        churn : float
+            Stochasticity of the sampler (0: deterministic ODE).
+        batch_size : int, optional
+            Members per network call (default: all at once).
+
+        Returns
+        -------
+        Dataset
+            One variable per prior variable, dims ``(member, lat, lon)``, CF attrs,
+            NaN on land.
+        """
+        import torch
+
+        from xgenda.diffusion.sampling import edm_sample, karras_sigmas
+
+        if int(n) < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        from xgenda._runtime import resolve_device
+
+        n = int(n)
+        dev = resolve_device(device)
+        denoiser = self.denoiser(dev)
+        size, channels = self.patch_size, len(self.variables)
+        mask = None
+        if self.land_mask is not None:
+            mask = torch.as_tensor(self.land_mask, device=dev, dtype=torch.float32)[None, None]
+        noise = torch.stack([member_noise(seed, m, (channels, size, size)) for m in range(n)])
+        sigmas = karras_sigmas(steps, device=dev, dtype=torch.float32)
+        out = []
+        batch_size = batch_size or n
+        for start in range(0, n, batch_size):
+            gen = torch.Generator(device=dev).manual_seed(int(seed) + start)
+            x = edm_sample(lambda x, s: denoiser(x, s, mask), noise[start:start + batch_size]
+                           .to(dev), sigmas, solver=solver, churn=churn, generator=gen,
+                           progress=progress)
+            out.append(x.cpu().numpy())
+        values = np.concatenate(out).astype(np.float64)
+        if self.land_mask is not None:
+            values = np.where(self.land_mask[None, None] > 0, values, np.nan)
+        normalized = self._as_dataset(values)
+        ds = self.normalizer.invert(normalized)
+        for name in self.variables:
+            ds[name].attrs = dict(VARIABLES[name].attrs) if name in VARIABLES else \
+                dict(ds[name].attrs)
+        from xgenda import __version__
+
+        ds.attrs = {"title": "unconditional samples of an xgenda diffusion prior",
+                    "Conventions": "CF-1.8", "source": f"xgenda {__version__}",
+                    "prior_id": self.id, "seed": int(seed), "steps": int(steps),
+                    "solver": solver, "churn": float(churn)}
+        return ds
+
+    def _as_dataset(self, values: np.ndarray) -> xr.Dataset:
+        size = self.patch_size
+        if "lat" in self._config and "lon" in self._config:
+            lat, lon = np.asarray(self._config["lat"]), np.asarray(self._config["lon"])
+        else:
+            dlon, dlat = self.res_deg
+            lat, lon = dlat * (np.arange(size) + 0.5), dlon * (np.arange(size) + 0.5)
+        return xr.Dataset(
+            {name: (("member", "lat", "lon"), values[:, k]) for k, name in
+             enumerate(self.variables)},
+            coords={"member": ("member", np.arange(values.shape[0])),
+                    "lat": ("lat", lat, LAT_ATTRS), "lon": ("lon", lon, LON_ATTRS)},
+        )
+
+    # -- persistence ----------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Write the prior to directory ``path`` (safetensors + JSON; never pickle).
+
+        Returns
+        -------
+        Path
+            The directory written.
+        """
+        from safetensors.numpy import save_file
+
+        if self._weights is None:
+            raise ValueError("a prior built from a Python denoiser cannot be saved: only network "
+                             "priors (trained with xgenda.train) have weights to write")
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        (path / _WEIGHTS).write_bytes(_weights_bytes(self._weights, self.land_mask))
+        arrays, structure = _dataset_to_arrays(self.normalizer.to_dataset())
+        save_file(arrays, str(path / _NORMALIZER), metadata={"structure": json.dumps(structure)})
+        document = {"format": FORMAT, "format_version": FORMAT_VERSION, "id": self.id,
+                    "config": self._config, "metadata": self.metadata,
+                    "checksums": {name: _sha256(path / name) for name in (_WEIGHTS, _NORMALIZER)}}
+        (path / _CONFIG).write_text(json.dumps(document, indent=2, default=_json_default))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Prior:
+        """Read a prior written by :meth:`save`, verifying its SHA-256 checksums.
+
+        Raises
+        ------
+        ValueError
+            For a pickle-based checkpoint (``.pt``, ``.pkl``, ``torch.save`` zip...),
+            a checksum mismatch, or a directory that is not a saved prior.
+        FileNotFoundError
+            If ``path`` does not exist.
+        """
+        from safetensors.numpy import load_file, safe_open
+
+        path = Path(path).expanduser()
+        if not path.exists():
+            raise FileNotFoundError(f"no prior at {path}")
+        _refuse_pickle(path)
+        if path.is_file():
+            path = path.parent
+        config_file = path / _CONFIG
+        if not config_file.exists():
+            raise ValueError(f"{path} is not a saved xgenda prior: it has no {_CONFIG} "
+                             "(write one with Prior.save)")
+        document = json.loads(config_file.read_text())
+        if document.get("format") != FORMAT:
+            raise ValueError(f"{config_file} is not an xgenda prior config "
+                             f"(format={document.get('format')!r})")
+        if int(document.get("format_version", 0)) > FORMAT_VERSION:
+            raise ValueError(f"prior format version {document['format_version']} is newer than "
+                             f"this xgenda supports ({FORMAT_VERSION}); upgrade xgenda")
+        checksums = document.get("checksums", {})
+        for name in (_WEIGHTS, _NORMALIZER):
+            if name not in checksums:
+                raise ValueError(f"{config_file} records no checksum for {name}")
+            found = _sha256(path / name)
+            if found != checksums[name]:
+                raise ValueError(f"checksum mismatch for {path / name}: config.json records "
+                                 f"sha256 {checksums[name]}, the file has {found}; the file is "
+                                 "corrupt or was modified after saving")
+        import torch
+
+        tensors = load_file(str(path / _WEIGHTS))
+        land_mask = tensors.pop("land_mask", None)
+        weights = {k.removeprefix("net."): torch.from_numpy(v) for k, v in tensors.items()}
+        with safe_open(str(path / _NORMALIZER), framework="numpy") as f:
+            structure = json.loads(f.metadata()["structure"])
+            arrays = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+        from xgenda.normalize import Normalizer
+
+        normalizer = Normalizer.from_dataset(_dataset_from_arrays(arrays, structure))
+        return cls(document["config"], normalizer, weights=weights, land_mask=land_mask,
+                   metadata=document.get("metadata", {}))
+
+
+def member_noise(seed: int, member: int, shape: tuple[int, ...]) -> torch.Tensor:
+    """Standard normal noise (CPU, float32) for member ``member`` of a run seeded ``seed``."""
+    import torch
+
+    state = np.random.SeedSequence([int(seed), int(member)]).generate_state(2, dtype=np.uint32)
+    gen = torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
+    return torch.randn(shape, generator=gen, dtype=torch.float32)
+
+
+def demo_prior_path() -> Path:
+    """Directory of the demo prior shipped with xgenda."""
+    from importlib.resources import files
+
+    return Path(str(files("xgenda") / "assets" / "demo_prior"))
+
+
+def load_demo_prior() -> Prior:
+    """The small prior shipped with xgenda (toy ocean, 64x64, ssh/sst/sss/u/v).
+
+    See ``xgenda/assets/demo_prior/MODEL_CARD.md`` for how it was trained and
+    how good it is.
+    """
+    path = demo_prior_path()
+    if not (path / _CONFIG).exists():
+        raise FileNotFoundError(f"the demo prior is missing from this installation ({path}); "
+                                "reinstall xgenda or train one with `xgenda train`")
+    return Prior.load(path)
+
+
+# -- helpers -------------------------------------------------------------------------
+def _refuse_pickle(path: Path) -> None:
+    candidates = [path] if path.is_file() else [p for p in path.iterdir() if p.is_file()]
+    if path.is_dir() and (path / _CONFIG).exists():
+        return
+    for file in candidates:
+        with file.open("rb") as f:
+            head = f.read(4)
+        is_zip = head[:4] == b"PK\x03\x04"  # torch.save writes a zip of pickles
+        is_pickle = head[:1] == b"\x80"  # pickle protocol >= 2
+        if file.suffix.lower() in _PICKLE_SUFFIXES or is_zip or is_pickle:
+            raise ValueError(
+                f"{file} is a pickle-based checkpoint (torch.save / pickle); xgenda never loads "
+                "pickles because unpickling can run arbitrary code. Load it yourself only if you "
+                "trust its source, then save it as safetensors + JSON with Prior.save(dir)."
+            )
+
+
+def _sha256(file: Path) -> str:
+    if not file.exists():
+        raise ValueError(f"saved prior is incomplete: {file} is missing")
+    h = hashlib.sha256()
+    with file.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _weights_bytes(weights: Mapping[str, torch.Tensor], land_mask: np.ndarray | None) -> bytes:
+    from safetensors.torch import save
+
+    tensors = {f"net.{k}": v.detach().to("cpu").contiguous() for k, v in weights.items()}
+    if land_mask is not None:
+        import torch
+
+        tensors["land_mask"] = torch.as_tensor(np.asarray(land_mask, dtype=np.float32))
+    return save(tensors, metadata={"format": FORMAT})
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, (tuple, set)):
+        return list(obj)
+    return str(obj)
+
+
+def _dataset_to_arrays(ds: xr.Dataset) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Split a Dataset into numeric arrays and a JSON structure (dims, attrs, other data)."""
+    arrays: dict[str, np.ndarray] = {}
+    entries: dict[str, Any] = {}
+    for name, var in ds.variables.items():
+        values = np.asarray(var.values)
+        entry: dict[str, Any] = {"dims": list(var.dims), "attrs": var.attrs,
+                                 "coord": name in ds.coords, "shape": list(values.shape)}
+        if values.dtype.kind in "fiub":
+            arrays[str(name)] = np.ascontiguousarray(values)
+            entry["kind"] = "array"
+        elif values.dtype.kind in "mM":
+            unit = "datetime64[ns]" if values.dtype.kind == "M" else "timedelta64[ns]"
+            arrays[str(name)] = np.ascontiguousarray(values.astype(unit).view("int64"))
+            entry["kind"] = unit
+        else:
+            entry["kind"] = "list"
+            entry["data"] = values.tolist()
+        entries[str(name)] = entry
+    return arrays, json.loads(json.dumps({"variables": entries, "attrs": ds.attrs},
+                                         default=_json_default))
+
+
+def _dataset_from_arrays(arrays: Mapping[str, np.ndarray], structure: Mapping[str, Any]
+                         ) -> xr.Dataset:
+    data_vars, coords = {}, {}
+    for name, entry in structure["variables"].items():
+        if entry["kind"] == "array":
+            values = arrays[name]
+        elif entry["kind"] == "list":
+            values = np.asarray(entry["data"])
+        else:
+            values = arrays[name].view(entry["kind"])
+        values = np.asarray(values).reshape(entry["shape"])
+        target = coords if entry["coord"] else data_vars
+        target[name] = xr.Variable(entry["dims"], values, entry["attrs"])
+    return xr.Dataset(data_vars, coords=coords, attrs=structure.get("attrs", {}))
