@@ -496,8 +496,10 @@ def _onto_months(mean: xr.DataArray, obj: xr.Dataset | xr.DataArray,
 
 
 def _time_chunks(obj: xr.Dataset | xr.DataArray) -> tuple[int, ...] | None:
-    chunks: Mapping[Any, tuple[int, ...]] = obj.chunksizes if isinstance(obj, xr.DataArray) \
-        else obj.chunks
+    try:
+        chunks: Mapping[Any, tuple[int, ...]] = obj.chunksizes
+    except ValueError:  # a Dataset whose variables disagree on chunks
+        return None
     if not chunks:
         return None
     return tuple(chunks["time"]) if "time" in chunks else None

@@ -317,10 +317,14 @@ def _blend(a: np.ndarray, i0: np.ndarray, j0: np.ndarray, weight: np.ndarray,
     ny, nx = weight.shape
     for k in range(a.shape[-3]):
         block = a[..., k, :, :]
-        finite = np.isfinite(block)
         window = (..., slice(i0[k], i0[k] + ny), slice(j0[k], j0[k] + nx))
-        total[window] += np.where(finite, block * weight, 0.0)
-        wsum[window] += np.where(finite, weight, 0.0)
+        finite = np.isfinite(block)
+        if finite.all():
+            total[window] += block * weight
+            wsum[window] += weight
+        else:
+            total[window] += np.where(finite, block * weight, 0.0)
+            wsum[window] += np.where(finite, weight, 0.0)
     out = np.full(total.shape, np.nan)
     np.divide(total, wsum, out=out, where=wsum > 0)
     return out.astype(dtype, copy=False)
