@@ -84,20 +84,22 @@ class GriddedTruth:
         """
         seconds, lat, lon = np.broadcast_arrays(
             np.asarray(seconds, float), np.asarray(lat, float), np.asarray(lon, float))
-        it, wt = _locate(self.seconds, seconds)
-        iy, wy = _locate(self.lat, lat)
-        ix, wx = _locate(self.lon, lon)
-        out = np.zeros((*seconds.shape, len(self.variables)))
-        for dt, at in ((0, 1.0 - wt), (1, wt)):
-            t_idx = np.minimum(it + dt, self.seconds.size - 1)
-            for dy, ay in ((0, 1.0 - wy), (1, wy)):
-                y_idx = np.minimum(iy + dy, self.lat.size - 1)
-                for dx, ax in ((0, 1.0 - wx), (1, wx)):
-                    x_idx = np.minimum(ix + dx, self.lon.size - 1)
-                    w = (at * ay * ax)[..., None]
-                    corner = self.values[t_idx, y_idx, x_idx]
-                    # A corner with zero weight must not spread its NaN (land) to the point.
-                    out += np.where(w > 0, w * corner, 0.0)
+        nt, ny, nx, nv = self.values.shape
+        it, wt = _locate(self.seconds, seconds.ravel())
+        iy, wy = _locate(self.lat, lat.ravel())
+        ix, wx = _locate(self.lon, lon.ravel())
+        # The 8 corners as offsets into the flattened array (a length-1 axis has no
+        # neighbour), gathered in one indexing call.
+        step_t, step_y, step_x = ny * nx * (nt > 1), nx * (ny > 1), int(nx > 1)
+        offsets = (np.array([0, step_t])[:, None, None] + np.array([0, step_y])[:, None]
+                   + np.array([0, step_x])).ravel()
+        weights = (np.stack([1.0 - wt, wt], -1)[:, :, None, None]
+                   * np.stack([1.0 - wy, wy], -1)[:, None, :, None]
+                   * np.stack([1.0 - wx, wx], -1)[:, None, None, :]).reshape(-1, 8, 1)
+        corners = self.values.reshape(-1, nv)[((it * ny + iy) * nx + ix)[:, None] + offsets]
+        # A corner with zero weight must not spread its NaN (land) to the point.
+        corners = np.where((weights == 0) & np.isnan(corners), 0.0, corners)
+        out = (weights * corners).sum(axis=1).reshape(*seconds.shape, nv)
         outside = ~self.inside(lat, lon) | (seconds < 0) | (seconds > self.span_s)
         out[outside] = np.nan
         return out
@@ -107,9 +109,10 @@ def _locate(axis: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Index of the left neighbour of ``x`` on an ascending ``axis`` and the weight of the right."""
     if axis.size == 1:
         return np.zeros(x.shape, dtype=int), np.zeros(x.shape)
-    i = np.clip(np.searchsorted(axis, x, side="right") - 1, 0, axis.size - 2)
+    i = np.searchsorted(axis, x, side="right") - 1
+    i = np.minimum(np.maximum(i, 0), axis.size - 2)
     w = (x - axis[i]) / (axis[i + 1] - axis[i])
-    return i, np.clip(w, 0.0, 1.0)
+    return i, np.minimum(np.maximum(w, 0.0), 1.0)
 
 
 def to_datetime(start: np.datetime64, seconds: np.ndarray) -> np.ndarray:
