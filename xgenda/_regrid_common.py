@@ -47,7 +47,10 @@ class LonFrame:
 
     def map(self, lon: np.ndarray) -> np.ndarray:
         """Longitudes (degrees east, any convention) moved into ``[west, west + 360)``."""
-        return self.west + np.mod(np.asarray(lon, dtype=float) - self.west, 360.0)
+        lon = np.asarray(lon, dtype=float)
+        # Shift by whole turns only, so values already in the frame stay bit-identical
+        # (a target on the outermost source centre must not round its way outside).
+        return lon - 360.0 * np.floor((lon - self.west) / 360.0)
 
     def inside(self, mapped: np.ndarray) -> np.ndarray:
         """Whether mapped longitudes fall within the source domain (its cell edges)."""

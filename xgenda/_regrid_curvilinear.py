@@ -21,6 +21,7 @@ import numpy as np
 import xarray as xr
 
 from xgenda._regrid_common import regrid_object
+
 # Triangles whose longest edge exceeds this multiple of the typical one bridge gaps
 # (concave coastlines of the coordinate mask, holes) and are treated as outside.
 _LONG_EDGE_FACTOR = 3.0
@@ -130,7 +131,7 @@ class CurvilinearRegridder:
 
     def _unwrap(self, lon: np.ndarray) -> np.ndarray:
         """Longitudes within 180 degrees of the source's median longitude."""
-        return self.reference_lon + np.mod(lon - self.reference_lon + 180.0, 360.0) - 180.0
+        return lon - 360.0 * np.floor((lon - self.reference_lon + 180.0) / 360.0)
 
     # -- application --------------------------------------------------------
     def __call__(self, obj: xr.Dataset | xr.DataArray) -> xr.Dataset | xr.DataArray:

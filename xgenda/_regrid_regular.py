@@ -145,8 +145,8 @@ def check_overlap(
     s, n, w, e = source
     ts, tn, tw, te = target
     raise ValueError(
-        "target grid lies entirely outside the source grid: target lat [{:.4g}, {:.4g}], "
-        "lon [{:.4g}, {:.4g}]; source lat [{:.4g}, {:.4g}], lon [{:.4g}, {:.4g}] (cell edges, "
+        f"target grid lies entirely outside the source grid: target lat [{ts:.4g}, {tn:.4g}], "
+        f"lon [{tw:.4g}, {te:.4g}]; source lat [{s:.4g}, {n:.4g}], lon [{w:.4g}, {e:.4g}] (cell edges, "
         "degrees). Choose a target inside the source domain (longitudes may use either the "
-        "0..360 or the -180..180 convention)".format(ts, tn, tw, te, s, n, w, e)
+        "0..360 or the -180..180 convention)"
     )

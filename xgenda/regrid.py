@@ -105,7 +105,9 @@ class Regridder:
     target cell's centre lies beyond the outermost source centres; a target cell partly
     over the edge averages its covered part. ``bilinear`` and ``nearest`` give NaN next to
     NaN source points (land is not blended into ocean). Conservative regridding of
-    curvilinear sources needs the xesmf backend.
+    curvilinear sources needs the xesmf backend. The weights are built from the grid
+    coordinates, so dask-backed 2-D ``lat``/``lon`` coordinates are loaded (once, when
+    the Regridder is built); the data stay lazy.
 
     Examples
     --------
