@@ -188,7 +188,8 @@ class DenoiserFunction(torch.nn.Module):
     Parameters
     ----------
     fn : callable
-        ``fn(x (B, C, H, W), sigma Tensor) -> (B, C, H, W)`` estimate of ``E[x0 | x]``.
+        ``fn(x (B, C, H, W), sigma) -> (B, C, H, W)`` estimate of ``E[x0 | x]``; ``sigma``
+        is a 0-d tensor or a (B, 1, 1, 1) tensor of per-sample noise levels.
     channels : int
         Number of channels C.
     sigma_data : float
@@ -204,8 +205,16 @@ class DenoiserFunction(torch.nn.Module):
 
     def forward(self, x: torch.Tensor, sigma: torch.Tensor | float,
                 mask: torch.Tensor | None = None) -> torch.Tensor:
-        """``fn(x, sigma)``, zeroed where ``mask`` is 0."""
+        """``fn(x, sigma)``, zeroed where ``mask`` is 0.
+
+        ``sigma`` reaches ``fn`` as a 0-d tensor, or as (B, 1, 1, 1) when it has one
+        value per sample (as in training), so that it broadcasts against ``x``.
+        """
         sigma = torch.as_tensor(sigma, device=x.device, dtype=x.dtype)
+        if sigma.numel() > 1:
+            sigma = sigma.reshape(-1, 1, 1, 1)
+        elif sigma.ndim:
+            sigma = sigma.reshape(())
         if mask is not None:
             x = torch.where(mask > 0, x, torch.zeros((), device=x.device, dtype=x.dtype))
         out = self.fn(x, sigma)
