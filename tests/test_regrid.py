@@ -148,7 +148,8 @@ def test_conservative_cells_partly_over_land_average_only_the_ocean_part():
         expected = (sums * area).sum(axis=(1, 3)) / area.sum(axis=(1, 3))
     assert np.isnan(out[0, :2]).all()  # entirely land
     np.testing.assert_allclose(out, expected, rtol=1e-12)  # NaN where expected is NaN
-    assert np.isfinite(out[1, 2]) and np.isfinite(out[2, 3])  # partly land: ocean mean
+    assert np.isfinite(out[1, 2])
+    assert np.isfinite(out[2, 3])
 
 
 def test_conservative_target_partly_outside_is_nan_there():
@@ -291,7 +292,8 @@ def test_spatially_chunked_input_is_rechunked_to_one_spatial_chunk():
     ds = ocean_dataset().chunk({"time": 1, "lat": 4, "lon": 5})
     with raise_if_dask_computes():
         out = regrid(ds, INSIDE, method="bilinear", backend="native")
-    assert len(out.ssh.chunks[1]) == 1 and len(out.ssh.chunks[2]) == 1
+    assert len(out.ssh.chunks[1]) == 1
+    assert len(out.ssh.chunks[2]) == 1
 
 
 @pytest.mark.parametrize("method", ["bilinear", "nearest", "conservative"])
@@ -301,12 +303,14 @@ def test_regrid_keeps_attrs_dtype_and_non_spatial_content(method):
     ds = ds.assign_coords(depth=0.5, mask=(("lat", "lon"), np.ones((16, 20))))
     out = regrid(ds, INSIDE, method=method, backend="native")
     assert out.attrs == ds.attrs
-    assert out.ssh.attrs == ds.ssh.attrs and out.sst.attrs["units"] == "degC"
+    assert out.ssh.attrs == ds.ssh.attrs
+    assert out.sst.attrs["units"] == "degC"
     assert out.ssh.dtype == np.float32
-    assert out.lat.attrs["units"] == "degrees_north" and out.lon.attrs["standard_name"] == \
-        "longitude"
+    assert out.lat.attrs["units"] == "degrees_north"
+    assert out.lon.attrs["standard_name"] == "longitude"
     xr.testing.assert_identical(out["weight"], ds["weight"])
-    assert float(out["depth"]) == 0.5 and "mask" not in out.coords
+    assert float(out["depth"]) == 0.5
+    assert "mask" not in out.coords
     np.testing.assert_array_equal(out.time.values, ds.time.values)
     np.testing.assert_array_equal(out.lat.values, INSIDE.lat.values)
 
@@ -314,7 +318,8 @@ def test_regrid_keeps_attrs_dtype_and_non_spatial_content(method):
 def test_dataarray_in_dataarray_out_through_the_accessor():
     da = ocean_dataset().sst
     out = da.genda.regrid(INSIDE, method="bilinear", backend="native")
-    assert isinstance(out, xr.DataArray) and out.name == "sst"
+    assert isinstance(out, xr.DataArray)
+    assert out.name == "sst"
     xr.testing.assert_identical(
         out, regrid(da.to_dataset(), INSIDE, method="bilinear", backend="native").sst)
 
@@ -322,7 +327,8 @@ def test_dataarray_in_dataarray_out_through_the_accessor():
 def test_regridder_reuses_its_weights_and_refuses_another_grid():
     ds = curvilinear_dataset()
     regridder = Regridder(ds, CURVI_TARGET, method="bilinear", backend="native")
-    assert regridder.curvilinear and regridder.backend == "native"
+    assert regridder.curvilinear
+    assert regridder.backend == "native"
     doubled = regridder(2 * ds.ssh)
     xr.testing.assert_allclose(doubled, 2 * regrid(ds, CURVI_TARGET, backend="native").ssh)
     with pytest.raises(ValueError, match="differs from the source grid"):
