@@ -1,0 +1,240 @@
+"""Guided denoisers: estimates of ``E[x0 | x_t, y]`` for observations ``y = A x0 + e``.
+
+The unguided denoiser ``D(x, sigma)`` estimates ``E[x0 | x]`` for ``x = x0 + sigma n``.
+Given linear observations ``y = A x0 + e``, ``e ~ N(0, diag(error^2))``, each method
+here wraps ``D`` into a denoiser with the same signature that estimates
+``E[x0 | x, y]``, so that any sampler (:func:`xgenda.diffusion.sampling.edm_sample`,
+the GenDA DDIM sampler of :mod:`xgenda.diffusion.vp`) samples the posterior.
+With Tweedie's formula ``E[x0 | x, y] = D + sigma^2 grad_x log p(y | x)``:
+
+- ``sda`` (Rozet & Louppe 2023): ``log p(y | x) ~ -1/2 sum (y - A D)^2 / (error^2 +
+  gamma sigma^2)``, differentiated through ``D`` (or, with ``detach``, with respect
+  to ``D`` itself, i.e. ``dD/dx ~ I``);
+- ``dps`` (Chung et al. 2023): ``log p(y | x) ~ -zeta ||(y - A D) / error||``, the
+  residual norm differentiated through ``D``;
+- ``mmps`` (Rozet et al. 2024): the covariance of ``x0`` given ``x`` is
+  ``sigma^2 J`` with ``J = dD/dx``; solving ``(R + sigma^2 A J A^T) u = y - A D``
+  with a few conjugate-gradient steps (Jacobian products through ``D``) gives
+  ``E[x0 | x, y] = D + sigma^2 J^T A^T u``, exact for a Gaussian prior and linear
+  ``A`` (``J`` symmetric);
+- ``none``: ``D`` itself (unconditional sampling).
+
+All tensors are in normalized units. Observation vectors have shape (B, m); rows
+padded with value 0, error 1 and an operator row of zeros change nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+import torch
+
+from xgenda.diffusion.sampling import Denoiser
+
+__all__ = ["DEFAULTS", "METHODS", "dps", "guided_denoiser", "mmps", "sda"]
+
+Operator = Callable[[torch.Tensor], torch.Tensor]
+METHODS: tuple[str, ...] = ("none", "sda", "dps", "mmps")
+#: Default parameters of each method.
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "none": {},
+    "sda": {"gamma": 0.1, "detach": False},
+    "dps": {"zeta": 1.0},
+    "mmps": {"cg_steps": 3, "float64": False, "jacobian": "vjp"},
+}
+
+
+def guided_denoiser(denoise: Denoiser, operator: Operator, y: torch.Tensor,
+                    error: torch.Tensor, method: str = "mmps", **params: Any) -> Denoiser:
+    """A denoiser guided by observations, for any sampler.
+
+    Parameters
+    ----------
+    denoise : callable
+        Unguided ``denoise(x (B, C, H, W), sigma 0-d Tensor) -> (B, C, H, W)``; must be
+        differentiable with respect to ``x`` for ``sda`` (without ``detach``),
+        ``dps`` and ``mmps``.
+    operator : callable
+        Linear observation operator ``A(x (B, C, H, W)) -> (B, m)``.
+    y : Tensor (B, m)
+        Observations (normalized units).
+    error : Tensor (B, m)
+        Error standard deviations (normalized units, > 0).
+    method : {"mmps", "sda", "dps", "none"}
+        Guidance method; see the module docstring.
+    **params
+        Method parameters: ``gamma``, ``detach`` (sda); ``zeta`` (dps);
+        ``cg_steps``, ``float64``, ``jacobian`` (mmps). Defaults in :data:`DEFAULTS`.
+
+    Returns
+    -------
+    callable
+        ``denoise(x, sigma) -> E[x0 | x, y]`` (detached tensors).
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown guidance method {method!r}; expected one of {METHODS}")
+    unknown = set(params) - set(DEFAULTS[method])
+    if unknown:
+        raise ValueError(f"method {method!r} takes parameters {sorted(DEFAULTS[method])}, "
+                         f"got unknown {sorted(unknown)}")
+    if method == "none" or y.shape[-1] == 0:
+        return denoise
+    if y.shape != error.shape:
+        raise ValueError(f"y and error must have the same shape, got {tuple(y.shape)} and "
+                         f"{tuple(error.shape)}")
+    settings = {**DEFAULTS[method], **params}
+    return {"sda": sda, "dps": dps, "mmps": mmps}[method](denoise, operator, y, error,
+                                                           **settings)
+
+
+def sda(denoise: Denoiser, operator: Operator, y: torch.Tensor, error: torch.Tensor,
+        gamma: float = 0.1, detach: bool = False) -> Denoiser:
+    """Score-based data assimilation guidance (Rozet & Louppe 2023).
+
+    ``D + sigma^2 grad log N(y; A D, error^2 + gamma sigma^2)``, the gradient taken
+    with respect to ``x`` through ``D`` (GenDA's choice) or, with ``detach=True``,
+    with respect to ``D`` (cheaper: no backward pass through the network).
+
+    Parameters
+    ----------
+    gamma : float
+        Weight (>= 0) of the variance of ``A x0`` given ``x`` in units of ``sigma^2``.
+    detach : bool
+        Treat ``dD/dx`` as the identity.
+    """
+    if gamma < 0:
+        raise ValueError(f"gamma must be >= 0, got {gamma}")
+    var_obs = error.square()
+
+    def guided(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        s2 = sigma.square()
+        with torch.enable_grad():
+            xg = x.detach().requires_grad_(not detach)
+            x0 = denoise(xg, sigma)
+            target = x0.detach().requires_grad_(True) if detach else xg
+            residual = y - operator(target if detach else x0)
+            log_p = -0.5 * (residual.square() / (var_obs + gamma * s2)).sum()
+            (grad,) = torch.autograd.grad(log_p, target)
+        return (x0.detach() + s2 * grad).detach()
+
+    return guided
+
+
+def dps(denoise: Denoiser, operator: Operator, y: torch.Tensor, error: torch.Tensor,
+        zeta: float = 1.0) -> Denoiser:
+    """Diffusion posterior sampling guidance (Chung et al. 2023).
+
+    ``D - zeta sigma^2 grad_x ||(y - A D) / error||`` for each sample: the step of
+    DPS on the noisy state written as a denoiser (the ``sigma^2`` factor turns a
+    score into a shift of the clean estimate).
+
+    Parameters
+    ----------
+    zeta : float
+        Step size (> 0): how far each step moves along the residual direction.
+    """
+    if zeta <= 0:
+        raise ValueError(f"zeta must be > 0, got {zeta}")
+    tiny = torch.finfo(y.dtype).tiny
+
+    def guided(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        with torch.enable_grad():
+            xg = x.detach().requires_grad_(True)
+            x0 = denoise(xg, sigma)
+            residual = (y - operator(x0)) / error
+            norm = (residual.square().sum(dim=-1) + tiny).sqrt()
+            (grad,) = torch.autograd.grad(norm.sum(), xg)
+        return (x0.detach() - zeta * sigma.square() * grad).detach()
+
+    return guided
+
+
+def mmps(denoise: Denoiser, operator: Operator, y: torch.Tensor, error: torch.Tensor,
+         cg_steps: int = 3, float64: bool = False,
+         jacobian: Literal["vjp", "jvp"] = "vjp") -> Denoiser:
+    """Moment-matching posterior sampling (Rozet et al. 2024).
+
+    Solves ``(R + sigma^2 A J A^T) u = y - A D`` (``R = diag(error^2)``,
+    ``J = dD/dx``) per sample with ``cg_steps`` conjugate-gradient iterations and
+    returns ``D + sigma^2 J^T A^T u``.
+
+    Parameters
+    ----------
+    cg_steps : int
+        Conjugate-gradient iterations (>= 1); the solve is exact after ``m`` of them.
+    float64 : bool
+        Accumulate the conjugate-gradient vectors and dot products in float64 (the
+        Jacobian products stay in the state's dtype); helps when ``error`` is tiny
+        compared with ``sigma``.
+    jacobian : {"vjp", "jvp"}
+        ``J v`` inside the solve as a vector-Jacobian product on the graph of one
+        forward pass (assumes a symmetric ``J``, as a denoiser's is in theory; one
+        backward pass per iteration) or as a forward-mode Jacobian-vector product
+        (one extra forward-mode pass per iteration; the denoiser must support
+        ``torch.func.jvp``).
+    """
+    if int(cg_steps) != cg_steps or cg_steps < 1:
+        raise ValueError(f"cg_steps must be a positive integer, got {cg_steps!r}")
+    if jacobian not in ("vjp", "jvp"):
+        raise ValueError(f"jacobian must be 'vjp' or 'jvp', got {jacobian!r}")
+    var_obs = error.square()
+    work = torch.float64 if float64 else y.dtype
+
+    def guided(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        s2 = sigma.square()
+        with torch.enable_grad():
+            xg = x.detach().requires_grad_(True)
+            x0 = denoise(xg, sigma)
+            # A is linear: one graph of A gives A^T v for every v
+            z = torch.zeros_like(x0, requires_grad=True)
+            az = operator(z)
+
+        def adjoint(v: torch.Tensor) -> torch.Tensor:
+            (out,) = torch.autograd.grad(az, z, v.to(az.dtype), retain_graph=True)
+            return out
+
+        def vjp(w: torch.Tensor) -> torch.Tensor:
+            (out,) = torch.autograd.grad(x0, xg, w, retain_graph=True)
+            return out
+
+        def jvp(w: torch.Tensor) -> torch.Tensor:
+            return torch.func.jvp(lambda v: denoise(v, sigma), (x.detach(),), (w,))[1]
+
+        jac = vjp if jacobian == "vjp" else jvp
+
+        def matvec(v: torch.Tensor) -> torch.Tensor:
+            return var_obs.to(work) * v + s2.to(work) * operator(jac(adjoint(v))).to(work)
+
+        with torch.no_grad():
+            residual = (y - operator(x0.detach())).to(work)
+        u = conjugate_gradient(matvec, residual, int(cg_steps))
+        update = vjp(adjoint(u))
+        return (x0.detach() + s2 * update).detach()
+
+    return guided
+
+
+def conjugate_gradient(matvec: Callable[[torch.Tensor], torch.Tensor], b: torch.Tensor,
+                       steps: int) -> torch.Tensor:
+    """Approximate solution of ``M u = b`` for each row of ``b`` (B, m), ``M`` s.p.d.
+
+    Every sample has its own step sizes, so the result of a sample does not depend on
+    the others in the batch. Starts from ``u = 0``; stops changing once converged.
+    """
+    u = torch.zeros_like(b)
+    res = b.clone()
+    p = res.clone()
+    rs = res.square().sum(dim=-1, keepdim=True)
+    zero = torch.zeros((), dtype=b.dtype, device=b.device)
+    for _ in range(steps):
+        mp = matvec(p)
+        pmp = (p * mp).sum(dim=-1, keepdim=True)
+        alpha = torch.where(pmp > 0, rs / torch.where(pmp > 0, pmp, 1), zero)
+        u = u + alpha * p
+        res = res - alpha * mp
+        rs_new = res.square().sum(dim=-1, keepdim=True)
+        beta = torch.where(rs > 0, rs_new / torch.where(rs > 0, rs, 1), zero)
+        p = res + beta * p
+        rs = rs_new
+    return u

@@ -1,0 +1,285 @@
+"""Differentiable observation operators on a batch of normalized states.
+
+An operator maps a state ``x`` of shape (B, C, H, W) (normalized units) to the
+vector of model equivalents of the observations of each sample, shape (B, m).
+All operators here are linear, so their adjoint ``A^T`` is a vector-Jacobian
+product (:func:`adjoint`), and they are plain torch code (autograd works through
+them).
+
+- :class:`GaussianBlur`: separable Gaussian blur with mask-aware (normalized
+  convolution) or reflect padding, the operator of smoothed L4 products;
+- :class:`ObservationOperator`: every observation of a batch as a weighted sum of
+  up to four pixels of the state or of a blurred copy of one channel. Bilinear
+  interpolation at point positions (4 weights), masked identity for gridded data
+  (1 weight) and the blurred field at product pixels (1 weight) all fit this form.
+
+Samples of one batch may hold different observations (different analysis
+times): they are padded to the longest with rows of weight 0, value 0 and error
+1, which leave every guidance method unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from xgenda.obs.table import ObservationTable
+
+__all__ = ["GaussianBlur", "ObservationOperator", "ObservationTable", "adjoint"]
+
+Padding = Literal["mask", "reflect"]
+
+
+class GaussianBlur:
+    """Separable Gaussian blur of (B, H, W) fields that respects land and domain edges.
+
+    With ``padding="mask"`` the blur is a normalized convolution,
+    ``blur(x m) / blur(m)`` with the ocean mask ``m`` and zero padding: only ocean
+    pixels inside the domain are averaged, so land never leaks into the ocean and
+    a constant field stays constant up to the coast and the domain edge. With
+    ``padding="reflect"`` the field (and the mask) are mirrored at the domain edge
+    before the same normalized convolution.
+
+    Parameters
+    ----------
+    sigma_px : (float, float)
+        Standard deviation of the kernel along (lat, lon) in pixels (0: no blur along
+        that axis).
+    shape : (int, int)
+        (H, W) of the fields.
+    mask : Tensor (H, W), optional
+        1 over ocean, 0 over land; default all ocean.
+    padding : {"mask", "reflect"}
+        Edge treatment, see above.
+    truncate : float
+        Kernel half-width in standard deviations.
+    """
+
+    def __init__(self, sigma_px: tuple[float, float], shape: tuple[int, int],
+                 mask: torch.Tensor | None = None, padding: Padding = "mask",
+                 truncate: float = 4.0, device: torch.device | str | None = None,
+                 dtype: torch.dtype = torch.float32) -> None:
+        if padding not in ("mask", "reflect"):
+            raise ValueError(f"padding must be 'mask' or 'reflect', got {padding!r}")
+        if any(s < 0 or not math.isfinite(s) for s in sigma_px):
+            raise ValueError(f"blur sigma must be finite and >= 0 pixels, got {sigma_px}")
+        self.sigma_px = (float(sigma_px[0]), float(sigma_px[1]))
+        self.shape = (int(shape[0]), int(shape[1]))
+        self.padding = padding
+        limit = self.shape if padding == "reflect" else (10**9, 10**9)
+        self._kernels = [_kernel(s, truncate, n - 1, device, dtype)
+                         for s, n in zip(self.sigma_px, limit, strict=True)]
+        if mask is None:
+            mask = torch.ones(self.shape, device=device, dtype=dtype)
+        self.mask = mask.to(device=device, dtype=dtype).reshape(1, 1, *self.shape)
+        # the normalization is a constant: computed once
+        self._norm = self._convolve(self.mask).clamp_min(torch.finfo(dtype).tiny)
+
+    def _convolve(self, x: torch.Tensor) -> torch.Tensor:
+        ky, kx = self._kernels
+        ry, rx = (ky.numel() - 1) // 2, (kx.numel() - 1) // 2
+        mode = "reflect" if self.padding == "reflect" else "constant"
+        if ry:
+            x = F.conv2d(F.pad(x, (0, 0, ry, ry), mode=mode), ky.reshape(1, 1, -1, 1))
+        if rx:
+            x = F.conv2d(F.pad(x, (rx, rx, 0, 0), mode=mode), kx.reshape(1, 1, 1, -1))
+        return x
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """Blurred copy of ``x`` (B, H, W); values on land are meaningless (0-weighted)."""
+        batch = x.shape[0]
+        num = self._convolve(x.reshape(batch, 1, *self.shape) * self.mask)
+        return (num / self._norm).reshape(batch, *self.shape)
+
+
+def _kernel(sigma: float, truncate: float, max_radius: int, device: torch.device | str | None,
+            dtype: torch.dtype) -> torch.Tensor:
+    if sigma == 0:
+        return torch.ones(1, device=device, dtype=dtype)
+    radius = max(1, min(math.ceil(truncate * sigma), max(max_radius, 0)))
+    offsets = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    k = torch.exp(-0.5 * (offsets / sigma) ** 2)
+    return (k / k.sum()).to(device=device, dtype=dtype)
+
+
+class ObservationOperator:
+    """The linear observation operator of a batch, in normalized units.
+
+    Built from one :class:`ObservationTable` per analysis time and the analysis
+    time of each sample; converts the tables to normalized units with the
+    normalizer's mean field and std (``y_n = y / std - A(mean / std)`` and
+    ``error_n = error / std``, exact because ``A`` is linear).
+
+    Parameters
+    ----------
+    tables : sequence of ObservationTable
+        Observations of each analysis time.
+    sample_time : sequence of int (B,)
+        Position in ``tables`` of each sample of the batch.
+    shape : (int, int)
+        (H, W) of the analysis grid; states may be larger (a tiling canvas), the
+        grid is their top-left (H, W) corner.
+    std : sequence of float (C,)
+        Normalizer std of each channel (physical units).
+    mean : ndarray (T or 1, C, H, W), optional
+        Normalizer mean per analysis time (or one for all), physical units, NaN or
+        anything on land; default 0.
+    mask : ndarray (H, W), optional
+        1 over ocean, 0 over land (for the blur).
+    padding : {"mask", "reflect"}
+        Blur edge treatment.
+    time_error_growth : float or sequence of float (C,)
+        Inflation of the normalized error with time distance:
+        ``error_n = sqrt(error_n^2 + (growth |dt_days|)^2)``.
+
+    Attributes
+    ----------
+    y, error : Tensor (B, m)
+        Normalized observations and error std (padded rows: 0 and 1).
+    valid : Tensor (B, m) bool
+        False on padding rows.
+    """
+
+    def __init__(self, tables: Sequence[ObservationTable], sample_time: Sequence[int],
+                 shape: tuple[int, int], std: Sequence[float],
+                 mean: np.ndarray | None = None, mask: np.ndarray | None = None,
+                 padding: Padding = "mask", time_error_growth: float | Sequence[float] = 0.0,
+                 device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> None:
+        self.shape = (int(shape[0]), int(shape[1]))
+        self.channels = len(std)
+        self.device, self.dtype = torch.device(device), dtype
+        height, width = self.shape
+        self.blur_keys: list[tuple[int, float, float]] = []
+        mask_t = None if mask is None else torch.as_tensor(np.asarray(mask, np.float64),
+                                                           device=device, dtype=dtype)
+        # extended channels: C raw channels then one per distinct (channel, blur) pair
+        per_time = []
+        for t in tables:
+            blur_ext = np.full(len(t), -1, dtype=np.int64)
+            for k, (c, b) in enumerate(zip(t.channel, t.blur, strict=True)):
+                if b >= 0:
+                    key = (int(c), *t.blurs[int(b)])
+                    if key not in self.blur_keys:
+                        self.blur_keys.append(key)
+                    blur_ext[k] = self.channels + self.blur_keys.index(key)
+            ext = np.where(blur_ext >= 0, blur_ext, t.channel.astype(np.int64))
+            per_time.append(ext)
+        self._blurs = [GaussianBlur((sy, sx), self.shape, mask_t, padding, device=device,
+                                    dtype=dtype) for _, sy, sx in self.blur_keys]
+
+        self.sizes = [len(t) for t in tables]
+        m = max(self.sizes, default=0)
+        n_time = len(tables)
+        index = np.zeros((n_time, m, 4), dtype=np.int64)
+        weight = np.zeros((n_time, m, 4))
+        value = np.zeros((n_time, m))
+        error = np.ones((n_time, m))
+        dt = np.zeros((n_time, m))
+        chan = np.zeros((n_time, m), dtype=np.int64)
+        for k, t in enumerate(tables):
+            n = len(t)
+            index[k, :n] = per_time[k][:, None] * (height * width) + t.index
+            weight[k, :n] = t.weight
+            value[k, :n] = t.value
+            error[k, :n] = t.error
+            dt[k, :n] = t.dt_days
+            chan[k, :n] = t.channel
+        std_arr = np.asarray(std, dtype=np.float64)
+        valid = np.arange(m)[None, :] < np.asarray(self.sizes)[:, None]
+        growth = np.broadcast_to(np.asarray(time_error_growth, dtype=np.float64),
+                                 (self.channels,))
+        scale = np.where(valid, std_arr[chan], 1.0)
+        value_n = np.where(valid, value / scale, 0.0)
+        error_n = np.where(valid, np.sqrt((error / scale) ** 2 + (growth[chan] * dt) ** 2), 1.0)
+
+        sample_time = torch.as_tensor(np.asarray(sample_time, dtype=np.int64), device=device)
+        self.sample_time = sample_time
+        self._index = torch.as_tensor(index.reshape(n_time, m * 4), device=device)
+        self._weight = torch.as_tensor(weight, device=device, dtype=dtype)
+
+        if mean is not None and n_time and m:
+            mean = np.nan_to_num(np.asarray(mean, dtype=np.float64)) / std_arr[None, :, None, None]
+            mean_t = torch.as_tensor(mean, device=device, dtype=dtype)
+            mean_t = mean_t.expand(n_time, *mean_t.shape[1:]) if mean_t.shape[0] == 1 else mean_t
+            offset = self._apply(mean_t, torch.arange(n_time, device=device))
+            value_n = value_n - offset.double().cpu().numpy() * valid
+        self.y = torch.as_tensor(value_n, device=device, dtype=dtype)[sample_time]
+        self.error = torch.as_tensor(error_n, device=device, dtype=dtype)[sample_time]
+        self.valid = torch.as_tensor(valid, device=device)[sample_time]
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.sample_time.numel())
+
+    @property
+    def size(self) -> int:
+        """Length m of the (padded) observation vector of each sample."""
+        return int(self.y.shape[1])
+
+    def extended(self, x: torch.Tensor) -> torch.Tensor:
+        """The grid part of ``x`` with the blurred channels appended: (B, C + nblur, H, W)."""
+        height, width = self.shape
+        x = x[..., :height, :width]
+        if not self._blurs:
+            return x
+        blurred = [blur(x[:, c]) for (c, _, _), blur in zip(self.blur_keys, self._blurs,
+                                                             strict=True)]
+        return torch.cat([x, torch.stack(blurred, dim=1)], dim=1)
+
+    def _apply(self, x: torch.Tensor, sample_time: torch.Tensor) -> torch.Tensor:
+        batch = x.shape[0]
+        m = self._weight.shape[1]
+        if m == 0:
+            return x.new_zeros(batch, 0)
+        flat = self.extended(x).reshape(batch, -1)
+        values = torch.gather(flat, 1, self._index[sample_time]).reshape(batch, m, 4)
+        return (values * self._weight[sample_time]).sum(-1)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """Model equivalents ``A x`` (B, m) of the observations, normalized units.
+
+        Parameters
+        ----------
+        x : Tensor (B, C, H', W')
+            Normalized states with H' >= H and W' >= W.
+        """
+        if x.shape[0] != self.batch_size:
+            raise ValueError(f"operator was built for a batch of {self.batch_size}, "
+                             f"got {x.shape[0]} states")
+        return self._apply(x, self.sample_time)
+
+    def subset(self, samples: torch.Tensor | slice) -> ObservationOperator:
+        """The operator of a sub-batch (shares the compiled arrays)."""
+        out = object.__new__(ObservationOperator)
+        out.__dict__.update(self.__dict__)
+        out.sample_time = self.sample_time[samples]
+        out.y, out.error, out.valid = self.y[samples], self.error[samples], self.valid[samples]
+        return out
+
+
+def adjoint(operator: ObservationOperator, v: torch.Tensor,
+            like: torch.Tensor) -> torch.Tensor:
+    """``A^T v``: the adjoint of a linear operator by a vector-Jacobian product.
+
+    Parameters
+    ----------
+    operator : callable
+        Linear ``A(x) -> (B, m)``.
+    v : Tensor (B, m)
+        Vector in observation space.
+    like : Tensor (B, C, H, W)
+        A state with the shape, dtype and device of the result.
+
+    Returns
+    -------
+    Tensor (B, C, H, W)
+    """
+    with torch.enable_grad():
+        z = torch.zeros_like(like, requires_grad=True)
+        (grad,) = torch.autograd.grad(operator(z), z, grad_outputs=v.to(like.dtype))
+    return grad
