@@ -24,7 +24,7 @@ __all__ = ["Plots"]
 def _figure(ncols: int, nrows: int = 1, width: float = 4.0, height: float = 3.4) -> Figure:
     try:
         from matplotlib.figure import Figure
-    except ImportError as err:  # pragma: no cover - depends on the environment
+    except ImportError as err:
         raise ImportError("xgenda's plots need matplotlib: pip install xgenda[plot]") from err
     return Figure(figsize=(width * ncols, height * nrows), layout="constrained")
 
