@@ -304,11 +304,11 @@ def _units(ds: xr.Dataset, v: str, name: str) -> tuple[float, float, float]:
     if units is None:
         raise ValueError(f"observations {name!r}: {v!r} has no units attribute; set "
                          f".attrs['units'] (expected units convertible to {canonical!r})")
-    scale, offset = unit_conversion(str(units), canonical, variable=f"{name}/{v}")
+    scale, offset = _conversion(str(units), canonical, f"{name}/{v}")
     err = f"{v}_error"
     if err in ds:
         err_units = ds[err].attrs.get("units", units)
-        error_scale, _ = unit_conversion(str(err_units), canonical, variable=f"{name}/{err}")
+        error_scale, _ = _conversion(str(err_units), canonical, f"{name}/{err}")
         # an error is a difference: only the scale applies (K and degC errors agree)
         _check_errors(ds[err], f"{name}/{err}")
     elif "error" in ds[v].attrs or "error" in ds.attrs:
@@ -321,6 +321,17 @@ def _units(ds: xr.Dataset, v: str, name: str) -> tuple[float, float, float]:
                          f"{err!r} (std, same units: scalar, per observation or a field) "
                          "or attrs['error']")
     return float(scale), float(offset), float(abs(error_scale))
+
+
+def _conversion(units: str, canonical: str, what: str) -> tuple[float, float]:
+    try:
+        return unit_conversion(units, canonical, variable=what)
+    except ValueError:
+        raise
+    except Exception as err:  # pint raises assorted errors on unparsable strings
+        raise ValueError(f"unknown units {units!r} of {what!r}: cannot parse them as CF/UDUNITS "
+                         f"units; set .attrs['units'] to units convertible to {canonical!r}"
+                         ) from err
 
 
 def _check_errors(err: xr.DataArray, what: str) -> None:
