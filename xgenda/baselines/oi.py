@@ -155,12 +155,14 @@ def optimal_interpolation(
     attrs.update({k: v for k, v in obs_ds[var].attrs.items() if k == "units"})
     units = attrs.get("units", "1")
     coords = {c: template[c] for c in ("time", "lat", "lon")}
+    error_attrs = {"long_name": f"{var} optimal interpolation error standard deviation",
+                   "units": units}
+    if "standard_name" in attrs:  # CF standard-name modifier
+        error_attrs["standard_name"] = f"{attrs['standard_name']} standard_error"
     out = xr.Dataset(
         {
             var: (("time", "lat", "lon"), data[0], attrs),
-            f"{var}_error": (("time", "lat", "lon"), data[1],
-                             {"long_name": f"{var} optimal interpolation error standard "
-                              "deviation", "units": units}),
+            f"{var}_error": (("time", "lat", "lon"), data[1], error_attrs),
         },
         coords=coords,
     )

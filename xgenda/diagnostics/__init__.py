@@ -30,7 +30,7 @@ class Diagnostics:
     >>> import xgenda
     >>> truth = xgenda.testing.ocean_dataset(nt=3, ny=16, nx=16, land=False)
     >>> rec = truth + 0.01
-    >>> float(rec.genda.diag.rmse(truth, "ssh"))  # doctest: +ELLIPSIS
+    >>> float(rec.genda.diag.rmse(truth, "ssh").ssh)  # doctest: +ELLIPSIS
     0.0100...
     """
 
