@@ -163,6 +163,24 @@ def test_bad_inputs_raise(small: tuple[xr.Dataset, xr.Dataset]) -> None:
         optimal_interpolation(obs, ds, mean=ocean_dataset(nt=1, ny=5, nx=7).ssh.isel(time=0))
 
 
+def test_oi_maps_simulated_altimetry_of_a_synthetic_ocean() -> None:
+    truth = ocean_dataset(nt=6, ny=24, nx=24, land=False)[["ssh"]]
+    obs = xgenda.osse.observe(truth, nadirs=4, sst_cloud_cover=None, l4_sigma_km={},
+                              drifters=0, seed=0)
+    oi = optimal_interpolation(obs["nadir"], truth, max_obs=300)
+    withheld = obs["withheld/nadir"].to_dataset()
+    rmse = oi.genda.diag.alongtrack_rmse_scores(withheld, "ssh", time_tolerance="12h")
+    flat = truth * 0 + float(obs["nadir"].ssh.mean())
+    rmse_flat = flat.genda.diag.alongtrack_rmse_scores(withheld, "ssh", time_tolerance="12h")
+    assert int(rmse.n_obs) > 100
+    assert float(rmse.mu) > float(rmse_flat.mu) + 0.1
+    # near the floor set by the 2.5 cm instrument noise and the field's 1.5 cm pixel noise
+    assert float(rmse.rmse) < 0.7 * float(rmse_flat.rmse)
+    # the posterior error is smallest where the tracks are
+    at_tracks = oi.ssh_error.genda.sample_points(obs["nadir"].to_dataset())
+    assert float(at_tracks.mean()) < float(oi.ssh_error.mean())
+
+
 def toy_world(days_: int = 20, size: int = 48) -> xr.Dataset:
     """The offline ocean world: the QG nature run when it is available."""
     datasets = pytest.importorskip("xgenda.datasets")
