@@ -16,6 +16,7 @@ import math
 import os
 import platform
 import time
+import warnings
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -219,7 +220,10 @@ def open_training_data(path: str | os.PathLike[str]) -> xr.Dataset:
     if not path.exists():
         raise FileNotFoundError(f"training data {path} does not exist")
     if path.suffix == ".zarr" or (path / "zarr.json").exists() or (path / ".zgroup").exists():
-        return xr.open_zarr(path)
+        with warnings.catch_warnings():
+            # stores without consolidated metadata open fine; xarray only warns about it
+            warnings.filterwarnings("ignore", "Failed to open Zarr store with consolidated")
+            return xr.open_zarr(path)
     return xr.open_dataset(path, chunks={"time": 1})
 
 
