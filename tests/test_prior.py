@@ -161,7 +161,7 @@ def test_resolve_device_auto_and_errors():
     assert _runtime.resolve_device("cpu").type == "cpu"
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert _runtime.resolve_device("auto").type == expected
-    with pytest.raises(ValueError, match="not supported|unknown device"):
+    with pytest.raises(ValueError, match=r"not supported|unknown device"):
         _runtime.resolve_device("tpu")
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA is not available"):
