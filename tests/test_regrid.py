@@ -315,6 +315,16 @@ def test_regrid_keeps_attrs_dtype_and_non_spatial_content(method):
     np.testing.assert_array_equal(out.lat.values, INSIDE.lat.values)
 
 
+def test_target_data_and_time_are_ignored():
+    ds = ocean_dataset()
+    target = regular(lon=(-64, -56), lat=(34, 42), res_deg=0.3,
+                     time=pd.date_range("2001-01-01", periods=2))
+    target["junk"] = (("lat", "lon"), np.zeros((target.sizes["lat"], target.sizes["lon"])))
+    out = regrid(ds, target, backend="native")
+    np.testing.assert_array_equal(out.time.values, ds.time.values)
+    xr.testing.assert_identical(out, regrid(ds, INSIDE, backend="native"))
+
+
 def test_dataarray_in_dataarray_out_through_the_accessor():
     da = ocean_dataset().sst
     out = da.genda.regrid(INSIDE, method="bilinear", backend="native")
@@ -386,6 +396,22 @@ def test_auto_backend_is_native_without_xesmf():
 def test_xesmf_backend_without_xesmf_says_how_to_install_it():
     with pytest.raises(ImportError, match="conda install -c conda-forge xesmf"):
         regrid(ocean_dataset(), INSIDE, backend="xesmf")
+
+
+def test_xesmf_corners_are_cell_edges_and_means_of_surrounding_centres():
+    # What the xesmf backend hands to ESMF for conservative regridding (no ESMF needed).
+    from xgenda._regrid_xesmf import _grid_for_esmf
+
+    regular_grid = _grid_for_esmf(SOURCE.lat, SOURCE.lon, with_bounds=True)
+    np.testing.assert_allclose(regular_grid.lat_b.values, np.arange(33.0, 43.01, 0.5))
+    np.testing.assert_allclose(regular_grid.lon_b.values, np.arange(-65.0, -54.99, 0.5))
+    curvi = curvilinear_dataset()
+    grid = _grid_for_esmf(curvi.lat, curvi.lon, with_bounds=True)
+    assert grid.lat_b.shape == (curvi.sizes["y"] + 1, curvi.sizes["x"] + 1)
+    for name in ("lat", "lon"):
+        c = curvi[name].values
+        inner = (c[:-1, :-1] + c[1:, :-1] + c[:-1, 1:] + c[1:, 1:]) / 4
+        np.testing.assert_allclose(grid[f"{name}_b"].values[1:-1, 1:-1], inner, atol=1e-9)
 
 
 def _xesmf():

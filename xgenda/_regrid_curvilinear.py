@@ -15,6 +15,7 @@ globe (tripolar ORCA-like grids) are refused with a pointer to the xesmf backend
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Hashable
 
 import numpy as np
@@ -48,8 +49,10 @@ class CurvilinearRegridder:
     Notes
     -----
     Targets outside the source domain are NaN: for ``bilinear`` those outside the
-    triangulated source points, for ``nearest`` those also farther than half a typical
-    source spacing from the domain. Source points with NaN coordinates are ignored.
+    triangulated source points (or in a triangle bridging a gap between them), for
+    ``nearest`` those outside the convex hull of the source points and farther than half
+    a typical source spacing from every one of them. Source points with NaN coordinates
+    are ignored.
     """
 
     def __init__(
@@ -60,7 +63,7 @@ class CurvilinearRegridder:
         target_lon: xr.DataArray,
         method: str,
     ) -> None:
-        from scipy.spatial import Delaunay, cKDTree
+        from scipy.spatial import cKDTree
 
         if method not in ("bilinear", "nearest"):
             raise NotImplementedError(
@@ -98,25 +101,19 @@ class CurvilinearRegridder:
         queries = np.column_stack([tlon.ravel(), tlat.ravel()])
         self.target_shape = tlat.shape
 
-        triangulation = Delaunay(points)
-        simplex = triangulation.find_simplex(queries)
-        good = _short_triangles(triangulation, lat[valid], lon[valid])
-        inside = (simplex >= 0) & good[np.maximum(simplex, 0)]
-
+        # scipy searches every triangle for a point outside the hull: rule those out first.
+        in_hull = _inside_convex_hull(points, queries)
         if method == "bilinear":
-            s = np.maximum(simplex, 0)
-            transform = triangulation.transform[s]
-            b = np.einsum("nij,nj->ni", transform[:, :2, :], queries - transform[:, 2, :])
-            weights = np.column_stack([b, 1.0 - b.sum(axis=1)])
-            weights[~inside] = np.nan
-            self.index = flat_valid[triangulation.simplices[s]]
-            self.weights: np.ndarray | None = weights
+            self.index, self.weights, inside = _barycentric_weights(
+                points, queries, in_hull, lat[valid], lon[valid])
+            self.index = flat_valid[self.index]
         else:
             xyz = unit_sphere(lat[valid], lon[valid])
             tree = cKDTree(xyz)
             distance, nearest = tree.query(unit_sphere(tlat.ravel(), tlon.ravel()))
             spacing = np.median(tree.query(xyz, k=2)[0][:, 1])
-            inside = inside | (distance <= 0.5 * spacing + 1e-12)
+            # Half a spacing beyond the outermost points, as for cell edges on regular grids.
+            inside = in_hull | (distance <= 0.5 * spacing + 1e-12)
             self.index = flat_valid[nearest][:, None]
             self.weights = None
         self.inside = inside
@@ -166,6 +163,60 @@ class CurvilinearRegridder:
             # A NaN vertex (land) makes the target NaN: no blending of land into ocean.
             result = np.sum(gathered * self.weights, axis=-1)
         return result.reshape(*lead, *self.target_shape).astype(dtype, copy=False)
+
+
+def _single_threaded_blas() -> contextlib.AbstractContextManager:  # type: ignore[type-arg]
+    """Run LAPACK single-threaded while scipy builds the triangulation's transforms.
+
+    scipy factorises one 2 x 2 matrix per triangle through LAPACK; with a threaded
+    OpenBLAS on a busy machine each tiny call waits on the thread pool, which made
+    building weights for a few hundred points take seconds instead of milliseconds.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def _barycentric_weights(
+    points: np.ndarray, queries: np.ndarray, in_hull: np.ndarray, lat: np.ndarray,
+    lon: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Vertices ``(n, 3)`` and barycentric weights ``(n, 3)`` of the triangle around each query.
+
+    Weights are NaN for queries outside the triangulation or in a triangle that bridges a
+    gap (see ``_LONG_EDGE_FACTOR``); the third return value says which queries are inside.
+    """
+    from scipy.spatial import Delaunay
+
+    with _single_threaded_blas():
+        triangulation = Delaunay(points)
+        simplex = np.full(len(queries), -1)
+        simplex[in_hull] = triangulation.find_simplex(queries[in_hull])
+        transform = triangulation.transform
+    good = _short_triangles(triangulation, lat, lon)
+    inside = (simplex >= 0) & good[np.maximum(simplex, 0)]
+    s = np.maximum(simplex, 0)
+    # scipy's affine transform maps a point to its first two barycentric coordinates.
+    b = np.einsum("nij,nj->ni", transform[s, :2, :], queries - transform[s, 2, :])
+    weights = np.column_stack([b, 1.0 - b.sum(axis=1)])
+    weights[~inside] = np.nan
+    return triangulation.simplices[s], weights, inside
+
+
+def _inside_convex_hull(points: np.ndarray, queries: np.ndarray, block: int = 65536) -> np.ndarray:
+    """Whether each 2-D query point lies in the convex hull of ``points`` (or on it)."""
+    from scipy.spatial import ConvexHull
+
+    equations = ConvexHull(points).equations  # rows (nx, ny, offset); inside: n.x + c <= 0
+    scale = 1e-9 * (1.0 + np.abs(points).max())
+    inside = np.empty(len(queries), dtype=bool)
+    for start in range(0, len(queries), block):
+        q = queries[start:start + block]
+        inside[start:start + block] = np.all(
+            q @ equations[:, :2].T + equations[:, 2] <= scale, axis=1)
+    return inside
 
 
 def _short_triangles(triangulation, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:  # type: ignore[no-untyped-def]

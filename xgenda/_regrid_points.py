@@ -140,8 +140,8 @@ def sample_points(
 
     # Non-index coords on the grid would be sampled too; the points' coords replace them.
     field = field.drop_vars([c for c in field.coords if c not in field.dims])
-    core = [d for d in ("time", "lat", "lon") if d in field.dims]
-    field = field.assign({v: field[v].chunk(dict.fromkeys(core, -1)) for v in sampled
+    # Spatial core dims in one chunk; time may stay chunked (xarray interpolates across).
+    field = field.assign({v: field[v].chunk({"lat": -1, "lon": -1}) for v in sampled
                           if is_dask(field[v])})
 
     lat_edges = _edges(field["lat"].values)
