@@ -147,6 +147,15 @@ def test_withheld_nadir_flies_an_orbit_of_its_own(tree: xr.DataTree) -> None:
     assert not assets & withheld
 
 
+def test_assimilation_reads_every_leaf_but_the_withheld_ones(tree: xr.DataTree) -> None:
+    from xgenda.obs.collect import collect
+
+    sets = collect(tree, ["ssh", "sst", "sss", "u", "v"])
+    assert sorted(s.name for s in sets) == ["l3_sst", "l4_ssh", "l4_sss", "l4_sst", "nadir",
+                                            "swot"]
+    assert tree["withheld/drifters"].attrs["genda_role"] == "evaluation"
+
+
 def test_progress_bar_does_not_change_results(truth: xr.Dataset) -> None:
     a = observe(truth, nadirs=1, drifters=2, progress=True)
     b = observe(truth, nadirs=1, drifters=2)

@@ -1,7 +1,7 @@
 """Smooth random fields that move and evolve in time (clouds, mapping errors).
 
-Fields are drawn in Fourier space on a grid padded to twice the domain (so the
-periodic wrap-around of the FFT does not correlate opposite edges), then each
+Fields are drawn in Fourier space on a grid padded by a few correlation lengths
+(so the periodic wrap-around of the FFT does not correlate opposite edges), then each
 day's Fourier coefficients follow an AR(1) process, multiplied by a phase ramp
 that translates the field: ``c[t+1] = rho * shift * c[t] + sqrt(1 - rho^2) * xi[t+1]``.
 Stationary, unit variance, with correlation length ``length_km``.
@@ -46,27 +46,35 @@ def evolving_field(
     dt_days : float
         Time between consecutive fields (days).
     """
-    py, px = 2 * ny, 2 * nx
+    from scipy import fft
+
+    # Pad by a few correlation lengths (at most doubling the domain) so that opposite
+    # edges of the periodic FFT grid are uncorrelated.
+    py = fft.next_fast_len(ny + min(ny, int(np.ceil(4 * length_km / dy_km))), real=True)
+    px = fft.next_fast_len(nx + min(nx, int(np.ceil(4 * length_km / dx_km))), real=True)
     ky = np.fft.fftfreq(py, d=dy_km)[:, None]  # cycles per km
-    kx = np.fft.fftfreq(px, d=dx_km)[None, :]
+    kx = np.fft.rfftfreq(px, d=dx_km)[None, :]
     k2 = (2 * np.pi) ** 2 * (kx**2 + ky**2)
+    kx_full = np.fft.fftfreq(px, d=dx_km)[None, :]
+    k2_full = (2 * np.pi) ** 2 * (kx_full**2 + ky**2)
     if spectrum == "gaussian":
-        amplitude = np.exp(-k2 * length_km**2 / 8.0)
+        amplitude, full = (np.exp(-k * length_km**2 / 8.0) for k in (k2, k2_full))
     elif spectrum == "matern":
-        amplitude = 1.0 / (1.0 + k2 * length_km**2)
+        amplitude, full = (1.0 / (1.0 + k * length_km**2) for k in (k2, k2_full))
     else:
         raise ValueError(f"spectrum must be 'gaussian' or 'matern', got {spectrum!r}")
-    # Variance of ifft2(A * fft2(white)) is sum(A^2) / N: normalise to one.
-    amplitude = amplitude / np.sqrt(np.sum(amplitude**2) / (py * px))
+    # Variance of irfft2(A * rfft2(white)) is sum(A^2) / N over the full grid: normalise to one.
+    amplitude = amplitude / np.sqrt(np.sum(full**2) / (py * px))
     rho = float(np.exp(-dt_days / lifetime_days)) if np.isfinite(lifetime_days) else 1.0
     innovation = np.sqrt(max(1.0 - rho**2, 0.0))
-    shift = np.exp(-2j * np.pi * (kx * velocity_km_day[0] + ky * velocity_km_day[1]) * dt_days)
+    shift = rho * np.exp(
+        -2j * np.pi * (kx * velocity_km_day[0] + ky * velocity_km_day[1]) * dt_days)
     out = np.empty((nt, ny, nx))
-    coeff = np.fft.fft2(rng.standard_normal((py, px)))
+    coeff = fft.rfft2(rng.standard_normal((py, px)))
     for t in range(nt):
         if t > 0:
-            coeff = rho * shift * coeff
+            coeff *= shift
             if innovation > 0:
-                coeff = coeff + innovation * np.fft.fft2(rng.standard_normal((py, px)))
-        out[t] = np.fft.ifft2(amplitude * coeff).real[:ny, :nx]
+                coeff += innovation * fft.rfft2(rng.standard_normal((py, px)))
+        out[t] = fft.irfft2(amplitude * coeff, s=(py, px))[:ny, :nx]
     return out

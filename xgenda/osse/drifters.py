@@ -25,10 +25,8 @@ _DEG_PER_M = 180.0 / (np.pi * EARTH_RADIUS_M)
 def _velocity_deg(field: GriddedTruth, seconds: float, lat: np.ndarray, lon: np.ndarray
                   ) -> tuple[np.ndarray, np.ndarray]:
     """Rates of change of (lat, lon) in degrees per second at the given positions."""
-    uv = field(np.full(lat.shape, seconds), lat, lon)
-    dlat = uv[:, 1] * _DEG_PER_M
-    dlon = uv[:, 0] * _DEG_PER_M / np.cos(np.deg2rad(lat))
-    return dlat, dlon
+    u, v = field.at_time(seconds, lat, lon)
+    return v * _DEG_PER_M, u * (_DEG_PER_M / np.cos(np.deg2rad(lat)))
 
 
 def rk4_step(field: GriddedTruth, seconds: float, lat: np.ndarray, lon: np.ndarray,

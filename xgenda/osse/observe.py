@@ -168,8 +168,9 @@ def observe(
     root = xr.Dataset(attrs=_root_attrs(truth, seed, settings))
     tree = xr.DataTree.from_dict({"/": root, **{f"/{k}": v for k, v in leaves.items()}})
     if "withheld" in tree.children:
-        tree["withheld"].attrs["comment"] = (
-            "independent observations kept apart for evaluation; do not assimilate")
+        tree["withheld"].attrs.update(
+            genda_role="evaluation",
+            comment="independent observations kept apart for evaluation; do not assimilate")
     return tree
 
 
@@ -183,7 +184,7 @@ def _nadir(ssh: GriddedTruth, orbits: Sequence[Orbit], seed: int, noise: float,
     rngs = [component_rng(seed, f"{prefix}/{o.name}") for o in orbits]
     out = nadir_observations(ssh, orbits, rngs, noise=noise, long_wavelength_error=long_error)
     if withheld:
-        out.attrs["withheld"] = 1
+        out.attrs["genda_role"] = "evaluation"
     return out
 
 
@@ -214,7 +215,7 @@ def _drifters(truth: xr.Dataset, seed: int, n: int, noise: float) -> xr.Dataset:
 
     out = drifter_observations(GriddedTruth(truth, ("u", "v")), component_rng(seed, "drifters"),
                                n=n, velocity_noise=noise)
-    out.attrs["withheld"] = 1
+    out.attrs["genda_role"] = "evaluation"
     return out
 
 
