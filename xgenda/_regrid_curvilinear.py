@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Hashable
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -103,6 +104,7 @@ class CurvilinearRegridder:
 
         # scipy searches every triangle for a point outside the hull: rule those out first.
         in_hull = _inside_convex_hull(points, queries)
+        self.weights: np.ndarray | None
         if method == "bilinear":
             self.index, self.weights, inside = _barycentric_weights(
                 points, queries, in_hull, lat[valid], lon[valid])
@@ -165,7 +167,7 @@ class CurvilinearRegridder:
         return result.reshape(*lead, *self.target_shape).astype(dtype, copy=False)
 
 
-def _single_threaded_blas() -> contextlib.AbstractContextManager:  # type: ignore[type-arg]
+def _single_threaded_blas() -> contextlib.AbstractContextManager[Any]:
     """Run LAPACK single-threaded while scipy builds the triangulation's transforms.
 
     scipy factorises one 2 x 2 matrix per triangle through LAPACK; with a threaded
@@ -219,7 +221,7 @@ def _inside_convex_hull(points: np.ndarray, queries: np.ndarray, block: int = 65
     return inside
 
 
-def _short_triangles(triangulation, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:  # type: ignore[no-untyped-def]
+def _short_triangles(triangulation: Any, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
     """Whether each triangle's longest edge (on the sphere) is of typical size."""
     xyz = unit_sphere(lat, lon)[triangulation.simplices]  # (n_tri, 3, 3)
     edges = np.stack([np.linalg.norm(xyz[:, i] - xyz[:, (i + 1) % 3], axis=-1)

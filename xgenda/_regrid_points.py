@@ -187,10 +187,10 @@ def sample_points(
     obs_coords = {c: points.coords[c] for c in points.coords
                   if set(points[c].dims) <= {"obs"}}
     out = out.assign_coords(obs_coords)
-    for v in sampled:
-        src = ds[v]
-        if np.issubdtype(src.dtype, np.floating) and out[v].dtype != src.dtype:
-            out[v] = out[v].astype(src.dtype)
-        out[v].attrs = dict(src.attrs)
+    for var_name in sampled:
+        src_var = ds[var_name]
+        if np.issubdtype(src_var.dtype, np.floating) and out[var_name].dtype != src_var.dtype:
+            out[var_name] = out[var_name].astype(src_var.dtype)
+        out[var_name].attrs = dict(src_var.attrs)
     out.attrs = dict(ds.attrs)
     return from_dataset(out, obj, name)

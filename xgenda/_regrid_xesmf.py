@@ -124,9 +124,9 @@ class XesmfRegridder:
             return ~geometry.inside.reshape(geometry.target_shape)
         from xgenda._regrid_regular import RegularRegridder
 
-        geometry = RegularRegridder(source_lat.values, source_lon.values, self.target_lat,
-                                    self.target_lon, "nearest")
-        return ~np.outer(geometry.lat_inside, geometry.lon_inside)
+        regular = RegularRegridder(source_lat.values, source_lon.values, self.target_lat,
+                                   self.target_lon, "nearest")
+        return ~np.outer(regular.lat_inside, regular.lon_inside)
 
     def __call__(self, obj: xr.Dataset | xr.DataArray) -> xr.Dataset | xr.DataArray:
         return regrid_object(obj, self.dims, self._regrid_vars, self.target_lat, self.target_lon)

@@ -65,7 +65,7 @@ def source_grid_dims(obj: xr.Dataset | xr.DataArray) -> tuple[Hashable, Hashable
             )
         if min(lat.shape) < 2:
             raise ValueError(f"curvilinear source grid has shape {lat.shape}; need >= 2 x 2")
-        return lat.dims  # type: ignore[return-value]
+        return lat.dims
     check_grid(obj, what="source")
     return None
 
