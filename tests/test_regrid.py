@@ -414,6 +414,47 @@ def test_xesmf_corners_are_cell_edges_and_means_of_surrounding_centres():
         np.testing.assert_allclose(grid[f"{name}_b"].values[1:-1, 1:-1], inner, atol=1e-9)
 
 
+class _RecordingXesmf:
+    """Stand-in for the xesmf module: records how the backend drives it."""
+
+    calls: list = []
+
+    class Regridder:
+        def __init__(self, source, target, method, **options):
+            _RecordingXesmf.calls.append(("build", method, options, set(source.coords)))
+            self.target = target
+
+        def __call__(self, ds, **kwargs):
+            _RecordingXesmf.calls.append(("apply", kwargs))
+            shape = (ds.sizes["time"], self.target.sizes["lat"], self.target.sizes["lon"])
+            return xr.Dataset({v: (("time", "lat", "lon"), np.ones(shape)) for v in ds.data_vars},
+                              coords={"time": ds.time, "lat": self.target.lat,
+                                      "lon": self.target.lon})
+
+
+@pytest.mark.parametrize(("method", "esmf_method", "skipna"), [
+    ("bilinear", "bilinear", False), ("nearest", "nearest_s2d", False),
+    ("conservative", "conservative_normed", True),
+])
+def test_xesmf_backend_drives_esmf_with_the_matching_options(monkeypatch, method, esmf_method,
+                                                             skipna):
+    monkeypatch.setitem(__import__("sys").modules, "xesmf", _RecordingXesmf)
+    _RecordingXesmf.calls = []
+    src = field_on(SOURCE.lat, SOURCE.lon, nt=2)
+    target = regular(lon=(-64, -50), lat=(34, 42), res_deg=1.0)  # partly east of the source
+    out = regrid(src, target, method=method, backend="auto", extrap_method=None)
+    build, apply = _RecordingXesmf.calls
+    assert build[1] == esmf_method
+    assert build[2] == {"periodic": False, "unmapped_to_nan": True, "extrap_method": None}
+    assert ({"lat_b", "lon_b"} <= build[3]) == (method == "conservative")
+    assert apply[1] == {"keep_attrs": True, "skipna": skipna, "na_thres": 1.0}
+    assert out.lat.attrs["units"] == "degrees_north"
+    assert out.ssh.attrs == src.ssh.attrs
+    # ESMF's nearest fills every target: the backend masks those beyond the source edges
+    beyond = out.ssh.sel(lon=slice(-55, None))
+    assert bool(beyond.isnull().all()) == (method == "nearest")
+
+
 def _xesmf():
     # ImportError rather than ModuleNotFoundError: xesmf imports but esmpy may not.
     return pytest.importorskip("xesmf", exc_type=ImportError)

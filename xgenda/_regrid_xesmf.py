@@ -106,8 +106,8 @@ class XesmfRegridder:
         if not self.curvilinear:
             edges = _corners_1d(source_lon.values)
             periodic = LonFrame.from_edges(edges[0], edges[-1]).periodic
-        self._regridder = xe.Regridder(source, target, _XESMF_METHODS[method],
-                                       periodic=periodic, unmapped_to_nan=True, **kwargs)
+        options = {"periodic": periodic, "unmapped_to_nan": True, **kwargs}
+        self._regridder = xe.Regridder(source, target, _XESMF_METHODS[method], **options)
         self._outside = self._outside_mask(source_lat, source_lon) if method == "nearest" \
             else None
 
