@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -417,7 +419,7 @@ def test_xesmf_corners_are_cell_edges_and_means_of_surrounding_centres():
 class _RecordingXesmf:
     """Stand-in for the xesmf module: records how the backend drives it."""
 
-    calls: list = []
+    calls: ClassVar[list] = []
 
     class Regridder:
         def __init__(self, source, target, method, **options):
