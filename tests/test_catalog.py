@@ -46,6 +46,15 @@ def test_catalog_file_is_found_in_the_source_tree() -> None:
     assert path.is_file()
 
 
+def test_catalog_file_is_found_inside_an_installed_package(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Wheels carry the top-level catalogs/ as xgenda/catalogs/ (hatch force-include).
+    (tmp_path / "catalogs").mkdir()
+    (tmp_path / "catalogs" / "xgenda.yaml").write_text("version: 2\n")
+    monkeypatch.setattr(catalog.resources, "files", lambda package: tmp_path)
+    assert catalog.catalog_path() == tmp_path / "catalogs" / "xgenda.yaml"
+
+
 @pytest.mark.parametrize("name", LOCAL)
 def test_local_entries_are_marked_offline(cat, name: str) -> None:  # type: ignore[no-untyped-def]
     assert cat[name].metadata["network"] is False
@@ -126,6 +135,16 @@ def test_cache_directory_comes_from_the_environment(
 def test_default_cache_directory_is_in_the_home_cache(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(catalog.CACHE_ENV, raising=False)
     assert catalog.cache_dir() == Path.home() / ".cache" / "xgenda"
+
+
+@pytest.mark.slow
+def test_truth_entry_runs_the_real_nature_run(cat, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    if not hasattr(xgenda.datasets, "toy_ocean"):
+        pytest.skip("xgenda.datasets.toy_ocean is not available")
+    truth = cat["toy_ocean"].read(days=3, size=32, cache_dir=str(tmp_path))
+    assert {"ssh", "sst", "sss", "u", "v"} <= set(truth.data_vars)
+    assert truth.sizes["lat"] == truth.sizes["lon"] == 32
+    assert np.isfinite(truth["ssh"].values).any()
 
 
 def test_negative_days_is_a_clear_error(cat, runs, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -162,6 +162,24 @@ def test_progress_bar_does_not_change_results(truth: xr.Dataset) -> None:
     xr.testing.assert_identical(a, b)
 
 
+def test_dask_backed_or_transposed_truth_gives_the_same_observations(
+        truth: xr.Dataset) -> None:
+    reference = observe(truth, nadirs=2, drifters=2)
+    xr.testing.assert_identical(observe(truth.chunk({"time": 5}), nadirs=2, drifters=2),
+                                reference)
+    xr.testing.assert_identical(observe(truth.transpose("lon", "time", "lat"), nadirs=2,
+                                        drifters=2), reference)
+
+
+def test_an_instrument_that_sees_nothing_gives_an_empty_leaf() -> None:
+    # Two days on a small box: SWOT's 21-day orbit may not pass over it at all.
+    tiny = ocean_dataset(2, 8, 8, land=False, lat=(40, 40.5), lon=(-60, -59.5))
+    obs = observe(tiny, nadirs=0, swot=True, withheld_nadir=None, sst_cloud_cover=None,
+                  l4_sigma_km={}, drifters=0, seed=2)
+    assert obs["swot"].sizes["obs"] == 0
+    assert obs["swot"]["ssh"].dtype == float
+
+
 # -- bad input -----------------------------------------------------------------------------
 
 def test_unknown_satellite_is_a_clear_error(truth: xr.Dataset) -> None:

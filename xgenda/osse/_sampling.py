@@ -16,7 +16,14 @@ import numpy as np
 import xarray as xr
 from scipy.ndimage import map_coordinates
 
+from xgenda.grid import LAT_ATTRS, LON_ATTRS
+
 SECONDS_PER_DAY = 86400.0
+
+# Coordinates of point observations are not grid axes: CF attrs without "axis".
+POINT_LAT_ATTRS = {k: v for k, v in LAT_ATTRS.items() if k != "axis"}
+POINT_LON_ATTRS = {k: v for k, v in LON_ATTRS.items() if k != "axis"}
+POINT_TIME_ATTRS = {"standard_name": "time", "long_name": "time of the observation"}
 
 
 def component_rng(seed: int, component: str) -> np.random.Generator:
@@ -93,7 +100,7 @@ class GriddedTruth:
             np.interp(lon.ravel(), self.lon, self._index[2]),
         ])
         out = np.stack([map_coordinates(v, coords, order=1, mode="nearest")
-                        for v in self.values], axis=-1).reshape(*seconds.shape, -1)
+                        for v in self.values], axis=-1).reshape(*seconds.shape, len(self.variables))
         outside = ~self.inside(lat, lon) | (seconds < 0) | (seconds > self.span_s)
         out[outside] = np.nan
         return out

@@ -14,7 +14,13 @@ import numpy as np
 import xarray as xr
 
 from xgenda.grid import EARTH_RADIUS_M, LAT_ATTRS, LON_ATTRS
-from xgenda.osse._sampling import GriddedTruth, to_datetime
+from xgenda.osse._sampling import (
+    POINT_LAT_ATTRS,
+    POINT_LON_ATTRS,
+    POINT_TIME_ATTRS,
+    GriddedTruth,
+    to_datetime,
+)
 from xgenda.variables import VARIABLES
 
 __all__ = ["drifter_observations", "rk4_step", "trajectories"]
@@ -175,9 +181,9 @@ def drifter_observations(
                          {"long_name": "platform"}),
         },
         coords={
-            "time": ("obs", to_datetime(field.start, seconds), {"standard_name": "time"}),
-            "lat": ("obs", lat_o, LAT_ATTRS),
-            "lon": ("obs", lon_o, LON_ATTRS),
+            "time": ("obs", to_datetime(field.start, seconds), POINT_TIME_ATTRS),
+            "lat": ("obs", lat_o, POINT_LAT_ATTRS),
+            "lon": ("obs", lon_o, POINT_LON_ATTRS),
             "drifter_id": ("obs", drifter.astype("int64"), {"long_name": "drifter identifier"}),
         },
         attrs={"genda_obs": "points", "title": "simulated surface drifters (hourly)",

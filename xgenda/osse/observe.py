@@ -45,7 +45,9 @@ def observe(
         Nature run on (time, lat, lon) with daily (or regular) datetime64 ``time``,
         1-D ascending ``lat``/``lon`` and the canonical variables each instrument
         needs: ``ssh`` (m) for altimetry, ``sst`` (degC) for L3 SST, the L4 variables,
-        ``u`` and ``v`` (m s-1) for drifters. Loaded into memory.
+        ``u`` and ``v`` (m s-1) for drifters. The variables used are loaded into
+        memory once: the simulator is eager, since how many observations there are
+        depends on the data (land, clouds, drifters leaving the domain).
     nadirs : int or sequence of str
         Number of satellites of the default constellation (Jason-3, Sentinel-3A,
         SARAL, CryoSat-2-like orbits; 0 for none) or their names
@@ -97,10 +99,13 @@ def observe(
 
     Examples
     --------
+    >>> import xgenda
     >>> truth = xgenda.testing.ocean_dataset(10, 64, 64, land=False)
     >>> obs = xgenda.osse.observe(truth, nadirs=2, seed=1)
     >>> sorted(obs.children)
-    ['l3_sst', 'l4_sse', 'l4_sss', 'l4_sst', 'nadir', 'withheld']  # doctest: +SKIP
+    ['l3_sst', 'l4_ssh', 'l4_sss', 'l4_sst', 'nadir', 'withheld']
+    >>> sorted(obs["withheld"].children)
+    ['drifters', 'nadir']
     """
     _check_truth(truth)
     seed = _check_seed(seed)
@@ -121,9 +126,22 @@ def observe(
                   if np.isscalar(l4_sigma_days) else dict(l4_sigma_days))  # type: ignore[arg-type]
     l4_error = dict(l4_error or {})
 
-    tasks: dict[str, Callable[[], xr.Dataset]] = {}
+    needed = set(sigma_km)
     if orbits or withheld is not None or swot:
         _require(truth, ("ssh",), "altimetry (nadirs, withheld_nadir, swot)")
+        needed.add("ssh")
+    if sst_cloud_cover is not None:
+        _require(truth, ("sst",), "L3 SST (sst_cloud_cover)")
+        needed.add("sst")
+    if drifters:
+        _require(truth, ("u", "v"), "drifters")
+        needed |= {"u", "v"}
+    # One load (compute, for dask or zarr-backed truths) shared by every instrument.
+    truth = truth.drop_vars([v for v in truth.data_vars if v not in needed])
+    truth = truth.transpose("time", "lat", "lon").compute()
+
+    tasks: dict[str, Callable[[], xr.Dataset]] = {}
+    if "ssh" in needed:
         ssh = GriddedTruth(truth, ("ssh",))
     if orbits:
         tasks["nadir"] = lambda: _nadir(ssh, orbits, seed, nadir_noise,
@@ -133,7 +151,6 @@ def observe(
             2.0, min(mean_spacing_km(truth)))
         tasks["swot"] = lambda: _swot(ssh, seed, pixel, swot_noise)
     if sst_cloud_cover is not None:
-        _require(truth, ("sst",), "L3 SST (sst_cloud_cover)")
         tasks["l3_sst"] = lambda: _l3(truth, seed, float(sst_cloud_cover), sst_noise,
                                       cloud_options)
     for var, sigma in sigma_km.items():
@@ -143,7 +160,6 @@ def observe(
         tasks["withheld/nadir"] = lambda: _nadir(ssh, [withheld], seed, nadir_noise,
                                                  nadir_long_wavelength_error, withheld=True)
     if drifters:
-        _require(truth, ("u", "v"), "drifters")
         tasks["withheld/drifters"] = lambda: _drifters(truth, seed, int(drifters),
                                                        drifter_noise)
 
@@ -284,8 +300,9 @@ def _l4_sigmas(truth: xr.Dataset, l4_sigma_km: Mapping[str, float] | None) -> di
     from xgenda.osse.l4 import DEFAULT_L4_SIGMA_KM
 
     if l4_sigma_km is None:
-        return {v: s for v, s in DEFAULT_L4_SIGMA_KM.items() if v in truth.data_vars}
-    out = {str(v): float(s) for v, s in l4_sigma_km.items()}
+        out = {v: s for v, s in DEFAULT_L4_SIGMA_KM.items() if v in truth.data_vars}
+    else:
+        out = {str(v): float(s) for v, s in l4_sigma_km.items()}
     _require(truth, list(out), "L4 products (l4_sigma_km)")
     for v, s in out.items():
         if not s > 0:

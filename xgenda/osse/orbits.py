@@ -21,8 +21,15 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
-from xgenda.grid import EARTH_RADIUS_M, LAT_ATTRS, LON_ATTRS, wrap_lon
-from xgenda.osse._sampling import SECONDS_PER_DAY, GriddedTruth, to_datetime
+from xgenda.grid import EARTH_RADIUS_M, wrap_lon
+from xgenda.osse._sampling import (
+    POINT_LAT_ATTRS,
+    POINT_LON_ATTRS,
+    POINT_TIME_ATTRS,
+    SECONDS_PER_DAY,
+    GriddedTruth,
+    to_datetime,
+)
 from xgenda.variables import VARIABLES
 
 __all__ = ["DEFAULT_CONSTELLATION", "ORBITS", "WITHHELD_ORBIT", "Orbit", "get_orbit",
@@ -224,9 +231,9 @@ def nadir_observations(
             "platform": ("obs", platform, {"long_name": "satellite"}),
         },
         coords={
-            "time": ("obs", to_datetime(truth.start, cat(0)), {"standard_name": "time"}),
-            "lat": ("obs", lat, LAT_ATTRS),
-            "lon": ("obs", lon, LON_ATTRS),
+            "time": ("obs", to_datetime(truth.start, cat(0)), POINT_TIME_ATTRS),
+            "lat": ("obs", lat, POINT_LAT_ATTRS),
+            "lon": ("obs", lon, POINT_LON_ATTRS),
             "pass_number": ("obs", number.astype("int64"),
                             {"long_name": "pass number (unique per platform)"}),
         },

@@ -11,8 +11,14 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from xgenda.grid import EARTH_RADIUS_M, LAT_ATTRS, LON_ATTRS, wrap_lon
-from xgenda.osse._sampling import GriddedTruth, to_datetime
+from xgenda.grid import EARTH_RADIUS_M, wrap_lon
+from xgenda.osse._sampling import (
+    POINT_LAT_ATTRS,
+    POINT_LON_ATTRS,
+    POINT_TIME_ATTRS,
+    GriddedTruth,
+    to_datetime,
+)
 from xgenda.osse.orbits import Orbit, get_orbit, sample_passes
 from xgenda.variables import VARIABLES
 
@@ -105,9 +111,9 @@ def swot_observations(
                          {"long_name": "satellite"}),
         },
         coords={
-            "time": ("obs", to_datetime(truth.start, seconds), {"standard_name": "time"}),
-            "lat": ("obs", lat, LAT_ATTRS),
-            "lon": ("obs", lon, LON_ATTRS),
+            "time": ("obs", to_datetime(truth.start, seconds), POINT_TIME_ATTRS),
+            "lat": ("obs", lat, POINT_LAT_ATTRS),
+            "lon": ("obs", lon, POINT_LON_ATTRS),
             "pass_number": ("obs", number.astype("int64"), {"long_name": "pass number"}),
             "cross_track_distance": ("obs", cross_all, {
                 "long_name": "cross-track distance, positive right of the flight direction",
