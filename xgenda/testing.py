@@ -55,7 +55,10 @@ def raise_if_dask_computes(max_computes: int = 0) -> Iterator[None]:
 
 
 def analytic_field(lat: np.ndarray, lon: np.ndarray, t: float | np.ndarray = 0.0) -> np.ndarray:
-    """A smooth analytic field used across tests: ``sin(lat/2) cos(lon/3) + 0.01 t``."""
+    """A smooth analytic field used across tests: ``sin(4 lat) cos(3 lon) + 0.01 t``.
+
+    ``lat``, ``lon`` in degrees (converted to radians inside), ``t`` in days.
+    """
     lat2, lon2 = np.meshgrid(np.deg2rad(lat), np.deg2rad(lon), indexing="ij")
     base = np.sin(4 * lat2) * np.cos(3 * lon2)
     return base[None] + 0.01 * np.asarray(t, dtype=float).reshape(-1, 1, 1)
