@@ -9,7 +9,6 @@ import pytest
 os.environ.setdefault("MPLBACKEND", "Agg")
 # Many small LAPACK calls are much slower with threaded BLAS on a busy 2-core machine.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def _cuda_available() -> bool:
