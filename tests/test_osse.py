@@ -192,6 +192,11 @@ def test_too_many_default_satellites_is_a_clear_error(truth: xr.Dataset) -> None
         observe(truth, nadirs=7)
 
 
+def test_withheld_altimeter_must_fly_an_orbit_of_its_own(truth: xr.Dataset) -> None:
+    with pytest.raises(ValueError, match="evaluation needs an independent orbit"):
+        observe(truth, nadirs=["jason3", "hy2b"], withheld_nadir="HY-2B")
+
+
 def test_truth_missing_a_variable_is_a_clear_error(truth: xr.Dataset) -> None:
     with pytest.raises(ValueError, match=r"no variable\(s\) \['sst'\] needed for L3 SST"):
         observe(truth.drop_vars("sst"), l4_sigma_km={"ssh": 25.0})

@@ -111,6 +111,11 @@ def observe(
     seed = _check_seed(seed)
     orbits = _nadir_orbits(nadirs)
     withheld = get_orbit(withheld_nadir) if withheld_nadir is not None else None
+    if withheld is not None and withheld.name in {o.name for o in orbits}:
+        raise ValueError(
+            f"the withheld altimeter {withheld.name!r} is also among the assimilated nadirs "
+            f"{[o.name for o in orbits]}; evaluation needs an independent orbit (choose "
+            "another withheld_nadir, or drop it from nadirs)")
     if sst_cloud_cover is not None and not 0.0 <= float(sst_cloud_cover) <= 1.0:
         raise ValueError(f"sst_cloud_cover must be a fraction in [0, 1] (or None to skip L3 "
                          f"SST), got {sst_cloud_cover}")
