@@ -216,25 +216,35 @@ def mmps(denoise: Denoiser, operator: Operator, y: torch.Tensor, error: torch.Te
 
 
 def conjugate_gradient(matvec: Callable[[torch.Tensor], torch.Tensor], b: torch.Tensor,
-                       steps: int) -> torch.Tensor:
+                       steps: int, tol: float | None = None) -> torch.Tensor:
     """Approximate solution of ``M u = b`` for each row of ``b`` (B, m), ``M`` s.p.d.
 
     Every sample has its own step sizes, so the result of a sample does not depend on
-    the others in the batch. Starts from ``u = 0``; stops changing once converged.
+    the others in the batch. Starts from ``u = 0``. A sample stops once its residual
+    norm falls below ``tol`` times ``|b|`` (default ``1e-4`` in float32, ``1e-10`` in
+    float64): iterating further in finite precision would only chase rounding noise
+    (amplified by the conditioning of ``M``).
     """
+    if tol is None:
+        tol = 1e-10 if b.dtype == torch.float64 else 1e-4
     u = torch.zeros_like(b)
     res = b.clone()
     p = res.clone()
     rs = res.square().sum(dim=-1, keepdim=True)
+    threshold = rs * tol**2
     zero = torch.zeros((), dtype=b.dtype, device=b.device)
     for _ in range(steps):
+        active = rs > threshold
+        if not bool(active.any()):
+            break
         mp = matvec(p)
         pmp = (p * mp).sum(dim=-1, keepdim=True)
-        alpha = torch.where(pmp > 0, rs / torch.where(pmp > 0, pmp, 1), zero)
+        ok = active & (pmp > 0)
+        alpha = torch.where(ok, rs / torch.where(ok, pmp, 1), zero)
         u = u + alpha * p
         res = res - alpha * mp
         rs_new = res.square().sum(dim=-1, keepdim=True)
-        beta = torch.where(rs > 0, rs_new / torch.where(rs > 0, rs, 1), zero)
-        p = res + beta * p
-        rs = rs_new
+        beta = torch.where(ok, rs_new / torch.where(ok, rs, 1), zero)
+        p = torch.where(ok, res + beta * p, p)
+        rs = torch.where(ok, rs_new, rs)
     return u

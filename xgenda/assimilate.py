@@ -1,0 +1,505 @@
+"""Lazy, dask-scheduled assimilation: ``template.genda.assimilate(prior, obs, ...)``.
+
+:func:`assimilate` checks everything it can up front (arguments, template, prior,
+observations), routes the observations to blocks of analysis times, and returns
+a Dataset whose variables are dask arrays: one task per block of times (the
+template's time chunks) computes every member of every time of its block
+(:func:`xgenda._engine.run_block`). Nothing runs until the result is computed or
+written, e.g. with ``.to_zarr()`` (which streams block by block) or
+:func:`resume_to_zarr` (which also resumes an interrupted run).
+
+Running on a cluster needs no change: with ``dask.distributed`` (``LocalCluster``,
+``dask_cuda.LocalCUDACluster`` for one worker per GPU, or ``dask_jobqueue`` on
+HPC), create a ``Client`` and compute or write as usual. Each worker loads the
+prior once; give the prior as a saved directory (or ``"demo"``) so that only its
+path travels in the task graph::
+
+    from dask_cuda import LocalCUDACluster      # or dask_jobqueue.SLURMCluster(...)
+    from dask.distributed import Client
+    client = Client(LocalCUDACluster())
+    ens = template.chunk({"time": 4}).genda.assimilate("path/to/prior", obs, device="cuda")
+    xgenda.assimilate.resume_to_zarr(ens, "analysis.zarr")
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import sys
+import types
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from xgenda.grid import check_grid, spacing_deg
+
+__all__ = ["assimilate", "missing_times", "resume_to_zarr"]
+
+_SAMPLERS = ("heun", "euler")
+_PRESETS = (None, "genda")
+
+
+def assimilate(
+    template: xr.Dataset | xr.DataArray,
+    prior: Any,
+    obs: Any = None,
+    members: int = 24,
+    method: str | None = None,
+    steps: int | None = None,
+    gamma: float | None = None,
+    seed: int = 0,
+    batch_size: int | None = None,
+    device: str = "auto",
+    time_window: float | str | np.timedelta64 | _dt.timedelta = 0.5,
+    preset: str | None = None,
+    tile_overlap: int | None = None,
+    *,
+    time_chunk: int | None = None,
+    guidance: Mapping[str, Any] | None = None,
+    solver: str = "heun",
+    churn: float = 0.0,
+    corrector_steps: int = 0,
+    tau: float = 0.1,
+    time_error_growth: float = 0.0,
+    padding: str = "mask",
+) -> xr.Dataset:
+    """Posterior ensemble of the ocean state on the template's grid and times (lazy).
+
+    Parameters
+    ----------
+    template : Dataset or DataArray
+        Carries the target ``time`` (1-D), ``lat`` and ``lon`` (1-D, ascending) at
+        the prior's grid spacing (e.g. ``xgenda.grid.regular(..., time=...)`` or an
+        L4 product). Pixels where its data are NaN at the first time are land: never
+        observed and NaN in the output. Its time chunks (if dask-backed) set the
+        blocks of the computation.
+    prior : Prior, path or "demo"
+        The diffusion prior (:class:`xgenda.Prior`, a saved prior directory, or
+        ``"demo"`` for the bundled one). Paths travel in the task graph as strings.
+    obs : DataTree, Dataset, ObservationSet or list of them, optional
+        Observations (:func:`xgenda.obs.collect`). None or empty gives an
+        unconditional ensemble (with a warning).
+    members : int
+        Ensemble size (>= 1).
+    method : {"mmps", "sda", "dps", "none"}, optional
+        Guidance (default ``"mmps"``; ``"sda"`` with ``preset="genda"``).
+    steps : int, optional
+        Sampler steps (default 32; 256 with ``preset="genda"``).
+    gamma : float, optional
+        Guidance strength: SDA's ``gamma`` (default 0.1) or DPS's ``zeta`` (default 1).
+    seed : int
+        Random seed; sample (time, member) draws from ``(seed, time, member)``.
+    batch_size : int, optional
+        Samples (time x member pairs) per network call inside a block. Default: all
+        members of one time. Smaller values split the members of a time; values of at
+        least ``members`` batch ``batch_size // members`` whole times together (faster
+        on a GPU; results then match other chunkings to float32 rounding rather than
+        bit for bit).
+    device : str
+        ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
+    time_window : float, str or timedelta
+        Half-width of the window of observation times used for each analysis time,
+        days if a number (default 0.5: a daily snapshot); ``"12h"`` works too.
+    preset : {None, "genda"}
+        ``"genda"``: GenDA's configuration (SDA, gamma 0.1, gradient through the
+        denoiser, 256 DDIM steps on the VP cosine schedule with eta = 1e-3).
+    tile_overlap : int, optional
+        Overlap (pixels) of the tiles on a domain larger than the prior's patch
+        (default a quarter of the patch).
+    time_chunk : int, optional
+        Analysis times per block (default: the template's time chunks, else 1).
+    guidance : mapping, optional
+        Other guidance parameters: ``detach`` (sda), ``cg_steps``, ``float64``,
+        ``jacobian`` (mmps); see :mod:`xgenda.diffusion.guidance`.
+    solver : {"heun", "euler"}
+        EDM solver on the Karras schedule.
+    churn : float
+        Stochasticity of the EDM sampler (Karras et al. ``S_churn``).
+    corrector_steps : int
+        Langevin corrector steps after each predictor step.
+    tau : float
+        Langevin step size.
+    time_error_growth : float
+        Observation error growth with time distance to the analysis, in normalized
+        units per day: ``err^2 -> err^2 + (growth |dt|)^2``.
+    padding : {"mask", "reflect"}
+        Edge treatment of the Gaussian blur of smoothed products.
+
+    Returns
+    -------
+    Dataset
+        One variable per prior variable, dims ``(member, time, lat, lon)``, physical
+        units with CF attributes, dask-backed (one chunk per block of times); attrs
+        record the provenance (xgenda version, prior id, method and parameters, seed,
+        observation summary, creation time).
+
+    Examples
+    --------
+    >>> ens = template.genda.assimilate(prior, obs, members=16, method="mmps")  # doctest: +SKIP
+    >>> ens.to_zarr("analysis.zarr")                                           # doctest: +SKIP
+    """
+    import dask
+    import dask.array as da
+
+    from xgenda import _engine
+    from xgenda.diffusion.guidance import DEFAULTS, METHODS
+    from xgenda.diffusion.vp import GENDA
+    from xgenda.obs import AnalysisGrid, collect, route, subset_for_times
+
+    # -- arguments ------------------------------------------------------------------
+    if preset not in _PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; expected None or 'genda'")
+    method = method or (GENDA["method"] if preset == "genda" else "mmps")
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
+    if preset == "genda" and method != "sda":
+        raise ValueError(f"preset='genda' uses SDA guidance; got method={method!r}")
+    steps = _positive_int(GENDA["steps"] if preset == "genda" and steps is None
+                          else 32 if steps is None else steps, "steps")
+    members = _positive_int(members, "members")
+    if batch_size is not None:
+        batch_size = _positive_int(batch_size, "batch_size")
+    if time_chunk is not None:
+        time_chunk = _positive_int(time_chunk, "time_chunk")
+    if int(seed) != seed or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    window = _days(time_window)
+    params = _guidance_params(method, gamma, guidance, preset, DEFAULTS)
+    if solver not in _SAMPLERS:
+        raise ValueError(f"solver must be one of {_SAMPLERS}, got {solver!r}")
+    if churn < 0 or corrector_steps < 0 or int(corrector_steps) != corrector_steps:
+        raise ValueError("churn must be >= 0 and corrector_steps a non-negative integer")
+    if tau <= 0 or time_error_growth < 0:
+        raise ValueError("tau must be > 0 and time_error_growth >= 0")
+    if padding not in ("mask", "reflect"):
+        raise ValueError(f"padding must be 'mask' or 'reflect', got {padding!r}")
+    from xgenda._runtime import resolve_device
+
+    resolve_device(device)  # a device this machine does not have fails here, not in a task
+
+    # -- template and prior ---------------------------------------------------------
+    if not isinstance(template, (xr.Dataset, xr.DataArray)):
+        raise TypeError(f"template must be an xarray Dataset or DataArray, got "
+                        f"{type(template).__name__}")
+    check_grid(template, need_time=True, what="template")
+    if template["time"].dims != ("time",) or template.sizes["time"] < 1:
+        raise ValueError("template needs a 1-D 'time' coordinate along dim 'time' with at "
+                         "least one time (e.g. template.expand_dims(time=[...]))")
+    prior_obj, ref = _resolve_prior(prior)
+    variables = tuple(prior_obj.variables)
+    lat = np.asarray(template["lat"].values, dtype=np.float64)
+    lon = np.asarray(template["lon"].values, dtype=np.float64)
+    _check_spacing(template, prior_obj)
+    patch = prior_obj.patch_size
+    overlap = patch // 4 if tile_overlap is None else int(tile_overlap)
+    if not 0 <= overlap < patch:
+        raise ValueError(f"tile_overlap must be in [0, {patch}) for a {patch}-pixel prior, "
+                         f"got {tile_overlap}")
+    times = np.asarray(template["time"].values)
+    grid = AnalysisGrid.from_coords(lat, lon, variables)
+
+    # -- observations -----------------------------------------------------------------
+    sets = collect(obs, variables)
+    routed, summary = route(sets, times, grid, window)
+    kept = sum(s["kept"] for s in summary)
+    if kept == 0:
+        warnings.warn("no observations fall inside the template's domain and time windows: "
+                      "the result is an unconditional ensemble of the prior", UserWarning,
+                      stacklevel=2)
+
+    # -- graph --------------------------------------------------------------------------
+    land = _land_mask(template, prior_obj)
+    sampler = {"name": "genda", "eta": GENDA["eta"]} if preset == "genda" else \
+        {"name": "edm", "solver": solver, "churn": float(churn),
+         "corrector_steps": int(corrector_steps), "tau": float(tau)}
+    spec = _engine.BlockSpec(
+        prior=ref, times=times, lat=lat, lon=lon, variables=variables, members=members,
+        seed=int(seed), steps=steps, method=method, params=params, sampler=sampler,
+        time_window=window, device=str(device), batch_size=batch_size, tile_overlap=overlap,
+        padding=padding, time_error_growth=float(time_error_growth))
+    blocks = _time_blocks(template, time_chunk)
+    token = dask.base.tokenize(ref.id, spec, [s.data for s in routed], land)
+    pieces = []
+    start = 0
+    for k, size in enumerate(blocks):
+        sl = slice(start, start + size)
+        block_spec = _replace(spec, times=times[sl])
+        block_sets = subset_for_times(routed, times[sl], window)
+        task = dask.delayed(_engine.run_block, pure=False)(
+            block_spec, block_sets, land, dask_key_name=f"assimilate-{token}-{k}")
+        pieces.append(da.from_delayed(task, shape=(len(variables), members, size, lat.size,
+                                                   lon.size), dtype=np.float32,
+                                      meta=np.empty((0,) * 5, np.float32)))
+        start += size
+    data = da.concatenate(pieces, axis=2)
+    return _as_dataset(data, template, variables, members, spec, summary, preset,
+                       prior_obj)
+
+
+def _positive_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or int(value) != value or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _days(window: Any) -> float:
+    import pandas as pd
+
+    if isinstance(window, (int, float, np.integer, np.floating)) and not isinstance(window,
+                                                                                   bool):
+        days = float(window)
+    else:
+        try:
+            days = pd.Timedelta(window) / pd.Timedelta(days=1)
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"time_window must be a number of days, a timedelta or a string "
+                             f"like '12h', got {window!r}") from err
+    if not days > 0:
+        raise ValueError(f"time_window must be > 0, got {window!r}")
+    return days
+
+
+def _guidance_params(method: str, gamma: float | None, guidance: Mapping[str, Any] | None,
+                     preset: str | None, defaults: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    params = dict(guidance or {})
+    unknown = set(params) - set(defaults[method])
+    if unknown:
+        raise ValueError(f"guidance parameters {sorted(unknown)} do not apply to method "
+                         f"{method!r}, which takes {sorted(defaults[method])}")
+    if gamma is not None:
+        if method == "sda":
+            params["gamma"] = float(gamma)
+        elif method == "dps":
+            params["zeta"] = float(gamma)
+        else:
+            raise ValueError(f"gamma sets the strength of sda (gamma) and dps (zeta); method "
+                             f"{method!r} has none (mmps takes guidance={{'cg_steps': ...}})")
+    if preset == "genda":
+        params.setdefault("gamma", 0.1)
+        params.setdefault("detach", False)
+    for key in ("gamma", "zeta"):
+        if key in params and not params[key] >= 0:
+            raise ValueError(f"{key} must be >= 0, got {params[key]}")
+    return {**defaults[method], **params}
+
+
+def _resolve_prior(prior: Any) -> tuple[Any, Any]:
+    from xgenda._engine import PriorRef
+    from xgenda._runtime import cached_prior
+
+    if isinstance(prior, (str, os.PathLike)):
+        path = str(prior)
+        return cached_prior(path), PriorRef(path)
+    for attr in ("variables", "normalizer", "patch_size", "res_deg", "denoiser", "id"):
+        if not hasattr(prior, attr):
+            raise TypeError(f"prior must be an xgenda.Prior, a saved prior directory or "
+                            f"'demo'; got {type(prior).__name__} without {attr!r} (wrap your "
+                            "own denoiser with xgenda.Prior.from_denoiser)")
+    return prior, PriorRef(prior)
+
+
+def _check_spacing(template: xr.Dataset | xr.DataArray, prior: Any) -> None:
+    if template.sizes["lat"] < 2 or template.sizes["lon"] < 2:
+        raise ValueError("template needs at least 2 points along lat and lon")
+    dlon, dlat = spacing_deg(template)
+    plon, plat = prior.res_deg
+    if abs(dlon - plon) > 0.05 * plon or abs(dlat - plat) > 0.05 * plat:
+        raise ValueError(
+            f"template spacing (dlon={dlon:.5g}, dlat={dlat:.5g} deg) differs from the "
+            f"prior's training spacing ({plon:.5g}, {plat:.5g}); build the template at the "
+            f"prior's resolution, e.g. xgenda.grid.regular(lon=..., lat=..., "
+            f"res_deg={(plon, plat)}, time=...)")
+
+
+def _land_mask(template: xr.Dataset | xr.DataArray, prior: Any) -> Any:
+    """(H, W) bool, True on land: NaN in the template's data at its first time."""
+    shape = (template.sizes["lat"], template.sizes["lon"])
+    arrays = [template] if isinstance(template, xr.DataArray) else \
+        list(template.data_vars.values())
+    arrays = [a for a in arrays if {"lat", "lon"} <= set(a.dims)
+              and np.issubdtype(a.dtype, np.floating)]
+    land: Any = np.zeros(shape, dtype=bool)
+    for a in arrays:
+        first = a.isel({d: 0 for d in a.dims if d not in ("lat", "lon")})
+        isnan = first.isnull().transpose("lat", "lon").data
+        land = land | isnan
+    pmask = prior.land_mask
+    if pmask is not None and np.shape(pmask) == shape:
+        land = land | (np.asarray(pmask) <= 0)
+    return land
+
+
+def _time_blocks(template: xr.Dataset | xr.DataArray, time_chunk: int | None) -> list[int]:
+    n = template.sizes["time"]
+    if time_chunk is not None:
+        return [min(time_chunk, n - s) for s in range(0, n, time_chunk)]
+    chunks = template.chunksizes if isinstance(template, xr.DataArray) else template.chunks
+    if chunks and "time" in chunks:
+        return [int(c) for c in chunks["time"]]
+    return [1] * n
+
+
+def _replace(spec: Any, **changes: Any) -> Any:
+    from dataclasses import replace
+
+    return replace(spec, **changes)
+
+
+def _as_dataset(data: Any, template: xr.Dataset | xr.DataArray, variables: tuple[str, ...],
+                members: int, spec: Any, summary: list[dict[str, Any]], preset: str | None,
+                prior: Any) -> xr.Dataset:
+    from xgenda import __version__
+    from xgenda.grid import LAT_ATTRS, LON_ATTRS, TIME_ATTRS
+    from xgenda.variables import VARIABLES
+
+    coords = {
+        "member": ("member", np.arange(members), {"long_name": "ensemble member"}),
+        "time": ("time", template["time"].values, {**TIME_ATTRS, **{
+            k: v for k, v in template["time"].attrs.items() if k not in ("units", "calendar")}}),
+        "lat": ("lat", template["lat"].values, {**template["lat"].attrs, **LAT_ATTRS}),
+        "lon": ("lon", template["lon"].values, {**template["lon"].attrs, **LON_ATTRS}),
+    }
+    data_vars = {}
+    for c, name in enumerate(variables):
+        attrs = dict(VARIABLES[name].attrs) if name in VARIABLES else {}
+        attrs["cell_methods"] = "member: point"
+        data_vars[name] = (("member", "time", "lat", "lon"), data[c], attrs)
+    used = sum(s["kept"] for s in summary)
+    attrs = {
+        "title": "xgenda posterior ensemble",
+        "Conventions": "CF-1.8",
+        "source": f"xgenda {__version__} generative data assimilation",
+        "xgenda_version": __version__,
+        "prior_id": prior.id,
+        "prior_variables": list(variables),
+        "method": spec.method,
+        "method_params": json.dumps(spec.params, sort_keys=True),
+        "sampler": json.dumps(spec.sampler, sort_keys=True),
+        "preset": preset or "none",
+        "steps": spec.steps,
+        "members": members,
+        "seed": spec.seed,
+        "time_window_days": spec.time_window,
+        "tile_overlap": spec.tile_overlap,
+        "observations": json.dumps(summary),
+        "obs_count": int(sum(s["count"] for s in summary)),
+        "obs_used": int(used),
+        "obs_dropped_outside_time": int(sum(s["outside_time"] for s in summary)),
+        "obs_dropped_outside_domain": int(sum(s["outside_domain"] for s in summary)),
+        "date_created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "history": f"{_dt.datetime.now(_dt.UTC):%Y-%m-%dT%H:%M:%SZ} "
+                   f"xgenda.assimilate(method={spec.method!r}, members={members}, "
+                   f"steps={spec.steps}, seed={spec.seed})",
+    }
+    return xr.Dataset(data_vars, coords=coords, attrs=attrs)
+
+
+# -- writing and resuming ------------------------------------------------------------------
+def missing_times(ens: xr.Dataset, store: Any) -> np.ndarray:
+    """Indices of the times of ``ens`` not yet (fully) written to the zarr ``store``.
+
+    A time counts as written when every variable has a value at some ocean pixel of
+    member 0 (a block is written as whole zarr chunks holding all members).
+    Raises if the store holds another run (other prior, method, seed, members or
+    coordinates).
+    """
+    stored = xr.open_zarr(store, chunks=None)
+    for key in ("prior_id", "method", "method_params", "seed", "members", "steps", "sampler"):
+        if str(stored.attrs.get(key)) != str(ens.attrs.get(key)):
+            raise ValueError(
+                f"the store {store!r} holds another run ({key}: {stored.attrs.get(key)!r}, "
+                f"this run: {ens.attrs.get(key)!r}); write to a new store or delete it")
+    for name in ("time", "lat", "lon", "member"):
+        if stored.sizes.get(name) != ens.sizes[name] or \
+                not np.array_equal(stored[name].values, ens[name].values):
+            raise ValueError(f"the store {store!r} has other {name!r} coordinates than this "
+                             "run; write to a new store")
+    done = np.ones(ens.sizes["time"], dtype=bool)
+    for name in ens.data_vars:
+        if name not in stored:
+            return np.arange(ens.sizes["time"])
+        first = stored[name].isel(member=0)
+        done &= np.asarray(first.notnull().any(("lat", "lon")).values)
+    return np.flatnonzero(~done)
+
+
+def resume_to_zarr(ens: xr.Dataset, store: Any, **to_zarr_kwargs: Any) -> np.ndarray:
+    """Write ``ens`` to a zarr store block by block, computing only what is missing.
+
+    The first call creates the store (metadata and coordinates) and writes every
+    block; if it is interrupted, calling it again with the same lazy ensemble
+    recomputes only the blocks of times not yet in the store (see
+    :func:`missing_times`). The store's time chunks are the ensemble's blocks.
+
+    Parameters
+    ----------
+    ens : Dataset
+        Lazy result of :func:`assimilate`.
+    store : str, path or zarr store
+        Target.
+    **to_zarr_kwargs
+        Passed to :meth:`xarray.Dataset.to_zarr` (e.g. ``storage_options``).
+
+    Returns
+    -------
+    ndarray of int
+        Indices of the times computed by this call.
+    """
+    chunks = ens.chunks.get("time") if ens.chunks else None
+    if chunks is None:
+        raise ValueError("resume_to_zarr needs a dask-backed ensemble (from assimilate)")
+    bounds = np.cumsum((0, *chunks))
+    exists = _store_exists(store)
+    if not exists:
+        ens.to_zarr(store, mode="w-", compute=False, **to_zarr_kwargs)
+        todo = np.arange(ens.sizes["time"])
+    else:
+        todo = missing_times(ens, store)
+    blocks = [k for k in range(len(chunks)) if np.any((todo >= bounds[k]) &
+                                                      (todo < bounds[k + 1]))]
+    region_vars = [n for n in ens.variables if "time" not in ens[n].dims]
+    runs: list[list[int]] = []
+    for k in blocks:
+        if runs and runs[-1][-1] == k - 1:
+            runs[-1].append(k)
+        else:
+            runs.append([k])
+    computed = []
+    for run in runs:
+        sl = slice(int(bounds[run[0]]), int(bounds[run[-1] + 1]))
+        part = ens.isel(time=sl).drop_vars(region_vars)
+        part.to_zarr(store, region={"time": sl}, **to_zarr_kwargs)
+        computed.extend(range(sl.start, sl.stop))
+    return np.asarray(computed, dtype=np.int64)
+
+
+def _store_exists(store: Any) -> bool:
+    try:
+        xr.open_zarr(store, chunks=None)
+    except (FileNotFoundError, KeyError, ValueError, OSError):
+        return False
+    except Exception as err:  # zarr raises its own "nothing here" errors
+        if type(err).__name__ in ("GroupNotFoundError", "PathNotFoundError",
+                                  "NodeNotFoundError"):
+            return False
+        raise
+    return True
+
+
+class _CallableModule(types.ModuleType):
+    """``xgenda.assimilate`` is both this module and its main function.
+
+    Importing the submodule binds the name ``assimilate`` on the ``xgenda`` package to
+    the module, shadowing the function of the same name; making the module callable
+    keeps ``xgenda.assimilate(...)`` working either way.
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> xr.Dataset:
+        return assimilate(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
