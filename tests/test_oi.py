@@ -207,4 +207,4 @@ def test_oi_on_toy_ocean_osse_scores_against_withheld_track() -> None:
     assert mu > mu_flat + 0.1
     assert np.isfinite(lam)
     gridded = oi.genda.diag.scores(truth, "ssh")
-    assert float(gridded.mu) > mu_flat
+    assert float(gridded.mu.sel(variable="ssh")) > mu_flat
