@@ -438,6 +438,51 @@ def test_wind_observations_are_a_valid_grid_observation_set(world):
         xgenda.currents.wind_observations(wind, error=0.0)
 
 
+@pytest.mark.slow
+def test_assimilated_decomposed_state_conditions_on_winds_and_recomposes_currents():
+    torch = pytest.importorskip("torch")
+    assimilate = pytest.importorskip("xgenda.assimilate")
+    from xgenda.normalize import Normalizer
+    from xgenda.prior import Prior
+    from xgenda.testing import GaussianDenoiser, gaussian_covariance
+
+    dynamics = _dynamics()
+    ds, _, _ = ekman_world(nt=60, lon=(-60, -58), lat=(35, 37), res=0.25, seed=12)
+    ds = with_ssh(ds)
+    geo = dynamics.geostrophic_currents(ds)
+    ds = ds.assign(u=ds.u + geo.u_geo, v=ds.v + geo.v_geo, sst=15 + 10 * ds.ssh,
+                   sss=35 + ds.ssh)
+    model = fit_ekman(ds, subtract_geostrophic=True)
+    state = xgenda.currents.training_state(ds, model)
+    # GenDA's seven channels, each an independent smooth Gaussian field: the exact
+    # denoiser makes MMPS guidance exact, so the winds must match their observations
+    cov = np.kron(np.eye(len(xgenda.currents.GENDA_STATE)), gaussian_covariance(8, 8, 2.5))
+    prior = Prior.from_denoiser(GaussianDenoiser(cov), xgenda.currents.GENDA_STATE,
+                                Normalizer.fit(state), 8, (0.25, 0.25),
+                                lat=ds.lat.values, lon=ds.lon.values)
+    winds = ds[["uwind", "vwind"]].isel(time=slice(0, 2))
+    winds = (winds.isel(lat=0, lon=0, drop=True) + 0 * winds).transpose("time", "lat", "lon")
+    obs = xgenda.currents.wind_observations(winds, error=0.1)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        ens = assimilate.assimilate(ds[["ssh"]].isel(time=slice(0, 2)), prior, [obs],
+                                    members=3, steps=16, method="mmps").compute()
+    finally:
+        torch.set_num_threads(threads)
+    assert float(np.abs(ens.uwind - winds.uwind).max()) < 0.5
+    assert float(np.abs(ens.vwind - winds.vwind).max()) < 0.5
+    total = ens.genda.recompose_currents(model)
+    assert total["u"].dims == ("member", "time", "lat", "lon")
+    assert total["u"].attrs["standard_name"] == "eastward_sea_water_velocity"
+    for k in range(3):
+        member = ens.isel(member=k)
+        u_geo = dynamics.geostrophic_currents(member)["u_geo"].fillna(0)
+        u_k = u_geo + model.predict(member)["u_ek"] + member["u_res"]
+        np.testing.assert_allclose(total["u"].isel(member=k), u_k.transpose(*member.u_res.dims),
+                                   rtol=1e-5, atol=1e-6)
+
+
 # -- the toy ocean's wind-driven run ------------------------------------------------------
 
 @pytest.mark.slow
