@@ -146,6 +146,8 @@ def test_drifter_errors_of_known_offset() -> None:
     scaled = dynamics.drifter_errors(truth * 2.0, drifters)
     assert float(scaled.angle_error) == pytest.approx(0.0, abs=1e-9)
     assert stats.angle_error.attrs["units"] == "degree"
+    each = dynamics.drifter_errors(ens, drifters, member="each")
+    np.testing.assert_allclose(each.rmse_u.values, [0.1, 0.3])
 
 
 def test_drifter_errors_name_missing_velocity() -> None:

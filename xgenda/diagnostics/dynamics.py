@@ -11,6 +11,7 @@ included in vorticity, divergence and strain.
 from __future__ import annotations
 
 from collections.abc import Hashable
+from typing import Literal
 
 import numpy as np
 import xarray as xr
@@ -192,11 +193,12 @@ def drifter_errors(
     *,
     drifter_u: str | None = None,
     drifter_v: str | None = None,
+    member: Literal["mean", "each"] = "mean",
 ) -> xr.Dataset:
     """Error-vector statistics of modelled currents against drifter velocities.
 
-    The currents (``u``, ``v`` or geostrophic from ``ssh``; the ensemble mean when
-    there is a ``member`` dim) are interpolated linearly in space and time to the
+    The currents (``u``, ``v`` or geostrophic from ``ssh``; for an ensemble the
+    ensemble mean, or each member with ``member="each"``) are interpolated linearly in space and time to the
     drifter positions (:func:`xgenda.regrid.sample_points`); with error vector
     ``e = U_model - U_drifter``:
 
@@ -214,6 +216,8 @@ def drifter_errors(
     drifters : Dataset
         Point observations (dim ``obs``; coords ``time``, ``lat``, ``lon``) with
         velocities ``drifter_u``/``drifter_v`` (default ``u``/``v``).
+    member : {"mean", "each"}
+        Score the ensemble mean (default) or every member (statistics keep ``member``).
     """
     from xgenda.regrid import sample_points
 
@@ -224,12 +228,13 @@ def drifter_errors(
             raise ValueError(f"drifter dataset has no velocity {name!r}; found "
                              f"{sorted(map(str, drifters.data_vars))} (pass drifter_u=, "
                              "drifter_v=)")
+    if member not in ("mean", "each"):
+        raise ValueError(f"member must be 'mean' or 'each', got {member!r}")
     model = xr.Dataset({"u": uu, "v": vv})
-    if MEMBER in model.dims:
+    if MEMBER in model.dims and member == "mean":
         model = model.mean(MEMBER)
-    at = sample_points(model, drifters)
-    um = xr.DataArray(at["u"].data, dims="obs")
-    vm = xr.DataArray(at["v"].data, dims="obs")
+    at = sample_points(model, drifters).reset_coords(drop=True)
+    um, vm = at["u"], at["v"]
     ud = xr.DataArray(drifters[du].data, dims="obs")
     vd = xr.DataArray(drifters[dv].data, dims="obs")
     ok = um.notnull() & vm.notnull() & ud.notnull() & vd.notnull()
