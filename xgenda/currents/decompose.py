@@ -11,6 +11,7 @@ total current back with :func:`recompose_currents`.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import Any
 
 import xarray as xr
@@ -88,8 +89,8 @@ def decompose_currents(
     parts = _geostrophic_and_ekman(ds, ekman_model, ssh, wind, defined=ds["u"])
     u_res = ds["u"] - parts["u_geo"] - parts["u_ek"]
     v_res = ds["v"] - parts["v_geo"] - parts["v_ek"]
-    out = ds.assign(**parts, u_res=u_res.transpose(*_order(ds["u"], u_res)),
-                    v_res=v_res.transpose(*_order(ds["v"], v_res)))
+    out = ds.assign({**parts, "u_res": u_res.transpose(*_order(ds["u"], u_res)),
+                     "v_res": v_res.transpose(*_order(ds["v"], v_res))})
     for name, attrs in COMPONENTS.items():
         if name in ("u_res", "v_res"):
             out[name].attrs = dict(attrs)
@@ -144,7 +145,7 @@ def recompose_currents(
     v = v.transpose(*_order(ds["v_res"], v)).rename("v")
     u.attrs = {**VARIABLES["u"].attrs, "comment": "recomposed as u_geo + u_ek + u_res"}
     v.attrs = {**VARIABLES["v"].attrs, "comment": "recomposed as v_geo + v_ek + v_res"}
-    out = ds.assign(**parts, u=u, v=v)
+    out = ds.assign({**parts, "u": u, "v": v})
     out.attrs = {**ds.attrs, "current_decomposition": _IDENTITY,
                  **_model_summary(ekman_model)}
     return out
@@ -199,7 +200,7 @@ def _geostrophic_and_ekman(
     return {k: p.transpose(*_order(defined, p)) for k, p in parts.items()}
 
 
-def _order(reference: xr.DataArray, result: xr.DataArray) -> list[str]:
+def _order(reference: xr.DataArray, result: xr.DataArray) -> list[Hashable]:
     """Dims of ``result`` in the order of ``reference`` first, then any new ones."""
     return [*reference.dims, *(d for d in result.dims if d not in reference.dims)]
 

@@ -306,9 +306,9 @@ def _moments(u: xr.DataArray, v: xr.DataArray, fx: xr.DataArray,
         "n": valid.sum("time"),
         "sz": z.sum("time"),
         "sw": w.sum("time"),
-        "szz": (np.abs(z) ** 2).sum("time"),
-        "sww": (np.abs(w) ** 2).sum("time"),
-        "szw": (np.conj(z) * w).sum("time"),
+        "szz": (abs(z) ** 2).sum("time"),
+        "sww": (abs(w) ** 2).sum("time"),
+        "szw": (z.conj() * w).sum("time"),
     })
     return moments.reset_coords(drop=True)
 

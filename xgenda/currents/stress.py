@@ -101,7 +101,7 @@ def wind_stress(
         raise ValueError(f"rho_air must be a positive density in kg m-3, got {rho_air!r}")
     uwind = _in_m_per_s(uwind, "uwind")
     vwind = _in_m_per_s(vwind, "vwind")
-    speed = np.hypot(uwind, vwind)
+    speed = (uwind**2 + vwind**2) ** 0.5
     factor = rho_air * drag_coefficient(speed, drag) * speed
     tau_x = (factor * uwind).rename("tau_x")
     tau_y = (factor * vwind).rename("tau_y")
