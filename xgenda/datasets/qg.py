@@ -32,13 +32,30 @@ integrated exactly by an integrating factor. Everything is in SI units.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 
 __all__ = ["QGParameters", "TracerParameters", "TwoLayerQG"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _on_model_threads(method: F) -> F:
+    """Run a method with the model's torch thread count (restored afterwards)."""
+
+    @functools.wraps(method)
+    def wrapper(self: TwoLayerQG, *args: Any, **kwargs: Any) -> Any:
+        with self.thread_limit():
+            return method(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -145,6 +162,10 @@ class TwoLayerQG:
         Torch device.
     dtype : torch.dtype
         Real floating dtype (``torch.float64`` or ``torch.float32``).
+    threads : int or None
+        CPU threads torch uses while stepping (restored afterwards). One thread is
+        fastest for these small transforms and avoids the large slow-down of
+        oversubscribed threads on a busy machine; ``None`` keeps torch's setting.
     """
 
     def __init__(
@@ -154,12 +175,14 @@ class TwoLayerQG:
         *,
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float64,
+        threads: int | None = 1,
     ) -> None:
         p = params
         if p.nx % 2 or p.ny % 2 or p.nx < 8 or p.ny < 8:
             raise ValueError(f"grid must be even and at least 8x8, got nx={p.nx}, ny={p.ny}")
         self.params = p
         self.device = torch.device(device)
+        self.threads = threads if self.device.type == "cpu" else None
         self.rdtype = dtype
         self.cdtype = torch.complex128 if dtype == torch.float64 else torch.complex64
         self.ntracers = len(p.tracers)
@@ -273,7 +296,7 @@ class TwoLayerQG:
 
     def _as_tensor(self, a: np.ndarray, n: int) -> torch.Tensor:
         shape = (n, self.params.ny, self.params.nx)
-        t = torch.as_tensor(np.asarray(a), dtype=self.rdtype, device=self.device)
+        t = torch.tensor(np.array(a, dtype=np.float64), dtype=self.rdtype, device=self.device)
         if tuple(t.shape) != shape:
             raise ValueError(f"expected an array of shape {shape}, got {tuple(t.shape)}")
         return t
@@ -306,6 +329,23 @@ class TwoLayerQG:
 
     def step(self, n: int = 1) -> None:
         """Advance ``n`` time steps (AB3; Euler then AB2 while history builds up)."""
+        with self.thread_limit():
+            self._advance(n)
+
+    @contextlib.contextmanager
+    def thread_limit(self) -> Iterator[None]:
+        """Context in which torch uses the model's number of CPU threads."""
+        saved = torch.get_num_threads()
+        if self.threads is None or self.threads == saved:
+            yield
+            return
+        torch.set_num_threads(self.threads)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(saved)
+
+    def _advance(self, n: int) -> None:
         dt = self.dt
         for _ in range(n):
             tend = self.tendency(self.state)
@@ -324,6 +364,7 @@ class TwoLayerQG:
             self.time += dt
 
     # -- diagnostics ---------------------------------------------------------------
+    @_on_model_threads
     def fields(self) -> dict[str, np.ndarray]:
         """Physical-space fields as numpy arrays.
 
@@ -337,6 +378,7 @@ class TwoLayerQG:
         return {"psi": phys[0:2], "u": phys[2:4], "v": phys[4:6], "q": phys[6:8],
                 "tracers": phys[8:]}
 
+    @_on_model_threads
     def max_speeds(self) -> tuple[float, float]:
         """Maximum ``|U_i + u_i|`` and ``|v_i|`` over the grid and both layers, m s-1."""
         p = self.params
@@ -350,6 +392,7 @@ class TwoLayerQG:
         umax, vmax = self.max_speeds()
         return self.dt * (umax / self.params.dx + vmax / self.params.dy)
 
+    @_on_model_threads
     def energy(self) -> float:
         """Depth-averaged total (kinetic + available potential) energy, m2 s-2.
 
@@ -362,6 +405,7 @@ class TwoLayerQG:
                     + h2 * (ph[1].conj() * self.state[1]).real)
         return 0.5 * self._spectral_mean(density)
 
+    @_on_model_threads
     def enstrophy(self) -> float:
         """Depth-averaged potential enstrophy ``(1/2) sum_i (H_i/H) <q_i^2>``, s-2."""
         p = self.params
