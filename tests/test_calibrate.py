@@ -1,0 +1,153 @@
+"""Calibration of the guidance strength and step count on withheld observations."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+import xgenda
+from xgenda.calibrate import split_observations
+from xgenda.obs import collect
+from xgenda.testing import gaussian_prior, point_observations
+
+torch = pytest.importorskip("torch")
+
+MEAN, STD = 0.1, 0.2
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def prior():
+    return gaussian_prior(8, mean=MEAN, std=STD)[0]
+
+
+@pytest.fixture(scope="module")
+def template():
+    return xgenda.grid.regular(lon=(-60, -58), lat=(35, 37), res_deg=0.25,
+                               time=pd.date_range("2020-01-01", periods=2))
+
+
+@pytest.fixture(scope="module")
+def obs(template):
+    return point_observations(template, n=80, error=0.01, seed=1)
+
+
+@pytest.fixture(scope="module")
+def result(template, prior, obs):
+    return xgenda.calibrate(template, prior, obs, method="dps", strengths=(0.001, 0.3, 1.0),
+                            steps=(8, 12), members=6, withhold=0.25, seed=3)
+
+
+def _fair_crps(members: np.ndarray, y: np.ndarray) -> float:
+    m = members.shape[0]
+    skill = np.abs(members - y).mean(axis=0)
+    pairs = np.abs(members[:, None] - members[None]).sum(axis=(0, 1)) / (2 * m * (m - 1))
+    return float((skill - pairs).mean())
+
+
+def test_table_scores_match_an_independent_computation(template, prior, obs, result):
+    _best, table = result
+    kept, withheld = split_observations(collect(obs, ("ssh",)), 0.25, seed=3)
+    ens = xgenda.assimilate(template, prior, kept, members=6, method="dps", steps=12,
+                            gamma=0.3, seed=3).compute()
+    w = withheld[0].data
+    times = w.time.values.astype("datetime64[ns]")
+    day = np.floor((times - np.datetime64("2020-01-01")) / np.timedelta64(1, "D") + 0.5)
+    day = day.astype(int)  # the analysis whose +-12 h window holds each observation
+    inside = day < template.sizes["time"]
+    pred = np.stack([ens.ssh.isel(member=m).interp(
+        time=xr.DataArray(template.time.values[day[inside]], dims="obs"),
+        lat=xr.DataArray(w.lat.values[inside], dims="obs"),
+        lon=xr.DataArray(w.lon.values[inside], dims="obs")).values for m in range(6)])
+    y = w.ssh.values[inside]
+    assert int(table.count_ssh.sel(steps=12, zeta=0.3)) == y.size
+    np.testing.assert_allclose(float(table.crps_ssh.sel(steps=12, zeta=0.3)),
+                               _fair_crps(pred, y), rtol=1e-6)
+    rmse = np.sqrt(np.mean((pred.mean(axis=0) - y) ** 2))
+    np.testing.assert_allclose(float(table.rmse_ssh.sel(steps=12, zeta=0.3)), rmse, rtol=1e-6)
+
+
+def test_best_setting_has_the_lowest_score_and_is_not_unguided(result):
+    best, table = result
+    score = table.score
+    i, j = np.unravel_index(int(score.argmin()), score.shape)
+    assert best == {"method": "dps", "steps": int(table.steps[i]),
+                    "gamma": float(table.zeta[j])}
+    assert best["gamma"] != 0.001
+    assert json.loads(table.attrs["best"]) == best
+    # guidance helps: every guided setting beats the nearly unguided one at 12 steps
+    assert float(table.crps_ssh.sel(steps=12, zeta=0.001)) > float(table.crps_ssh.min())
+
+
+def test_table_is_a_labelled_dataset(result):
+    _, table = result
+    assert table.score.dims == ("steps", "zeta")
+    assert table.crps_ssh.attrs["units"] == "m"
+    assert table.spread_skill_ssh.attrs["units"] == "1"
+    assert table.attrs["withheld_observations"] + table.attrs["kept_observations"] == 80
+
+
+def test_best_settings_feed_assimilate(template, prior, obs, result):
+    ens = xgenda.assimilate(template, prior, obs, members=2, **result.best)
+    assert ens.attrs["method"] == "dps"
+
+
+def test_mmps_calibration_tunes_cg_steps(template, prior, obs):
+    best, table = xgenda.calibrate(template, prior, obs, method="mmps", strengths=(1, 2),
+                                   steps=(6,), members=3, withhold=0.3)
+    assert table.score.dims == ("steps", "cg_steps")
+    assert best["guidance"]["cg_steps"] in (1, 2)
+
+
+def test_split_withholds_a_seeded_disjoint_fraction(obs, template):
+    l3 = xr.Dataset({"ssh": (("time", "lat", "lon"), np.ones((2, 8, 8)), {"units": "m"}),
+                     "ssh_error": ((), 0.1, {"units": "m"})},
+                    coords={"time": template.time, "lat": template.lat, "lon": template.lon},
+                    attrs={"genda_obs": "grid"})
+    l4 = l3.assign_attrs(genda_obs="smoothed", sigma_km=20.0)
+    sets = collect([obs, l3, l4], ("ssh",))
+    kept, withheld = split_observations(sets, 0.3, seed=5)
+    kept2, _ = split_observations(sets, 0.3, seed=5)
+    n_kept, n_out = kept[0].data.sizes["obs"], withheld[0].data.sizes["obs"]
+    assert n_kept + n_out == 80
+    assert 0.15 < n_out / 80 < 0.45
+    assert not set(kept[0].data.lat.values) & set(withheld[0].data.lat.values)
+    grid_kept = np.isfinite(kept[1].data.ssh.values)
+    grid_out = np.isfinite(withheld[1].data.ssh.values)
+    assert not (grid_kept & grid_out).any()
+    assert (grid_kept | grid_out).all()
+    assert len(withheld) == 2  # the smoothed product is not split
+    xr.testing.assert_identical(kept[2].data, l4)
+    xr.testing.assert_identical(kept[0].data, kept2[0].data)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"method": "none"}, "sda"),
+    ({"members": 1}, "members"),
+    ({"withhold": 0.0}, "withhold"),
+    ({"steps": ()}, "at least one"),
+    ({"preset": "genda"}, "set by calibrate"),
+])
+def test_bad_calibration_settings_are_refused(template, prior, obs, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        xgenda.calibrate(template, prior, obs, **kwargs)
+
+
+def test_calibration_needs_observations_to_withhold(template, prior):
+    l4 = xr.Dataset({"ssh": (("time", "lat", "lon"), np.ones((2, 8, 8)), {"units": "m"}),
+                     "ssh_error": ((), 0.1, {"units": "m"})},
+                    coords={"time": template.time, "lat": template.lat, "lon": template.lon},
+                    attrs={"genda_obs": "smoothed", "sigma_km": 20.0})
+    with pytest.raises(ValueError, match="withhold"):
+        xgenda.calibrate(template, prior, l4)
