@@ -428,3 +428,24 @@ def test_demo_prior_posterior_beats_the_prior_on_the_toy_ocean():
     valid = np.isfinite(misfit.values)
     rms = math.sqrt(float((misfit.values[valid] ** 2).mean()))
     assert rms < 2 * float(np.nanmean(np.broadcast_to(l3.sst_error.values, misfit.shape)))
+
+
+# -- command line ---------------------------------------------------------------------------
+def test_command_line_writes_and_resumes_an_ensemble(network_prior_dir, obs, tmp_path, capsys):
+    from xgenda.cli import main
+
+    obs_path = tmp_path / "obs.nc"
+    obs.to_netcdf(obs_path)
+    out = tmp_path / "ens.zarr"
+    argv = ["assimilate", "--obs", str(obs_path), "--out", str(out), "--prior",
+            str(network_prior_dir), "--start", "2020-01-01", "--days", "2", "--lon", "-60",
+            "-58", "--lat", "35", "37", "--members", "2", "--steps", "4", "--no-progress"]
+    assert main(argv) == 0
+    assert "2 time(s) computed now" in capsys.readouterr().out
+    written = xr.open_zarr(out)
+    assert dict(written.sizes) == {"member": 2, "time": 2, "lat": 8, "lon": 8}
+    assert np.isfinite(written.ssh.values).all()
+    assert main(argv) == 1  # refuses to overwrite silently
+    assert "--resume" in capsys.readouterr().err
+    assert main([*argv, "--resume"]) == 0
+    assert "0 time(s) computed now" in capsys.readouterr().out

@@ -120,7 +120,8 @@ def route(sets: Sequence[ObservationSet], times: Any, grid: AnalysisGrid,
     summary : list of dict
         Per set: ``name``, ``kind``, ``variables``, ``count`` (observations, or product
         cells for gridded sets), ``outside_time``, ``outside_domain``, ``kept`` and
-        ``nan`` (NaN values among the kept ones; -1 when the data are lazy).
+        ``nan`` (NaN values among the kept point observations; -1 for gridded sets and
+        dask-backed data).
     """
     days = np.sort(to_days(times))
     out, summary = [], []
@@ -154,7 +155,8 @@ def route(sets: Sequence[ObservationSet], times: Any, grid: AnalysisGrid,
             info["kept"] = int(in_time.sum() * inside.sum())
         if s.kind == "points":
             info["kept"] = int(keep.size)
-        info["nan"] = _nan_count(sub, s.variables)
+        # NaN in gridded products are their gaps (clouds): counted for points only
+        info["nan"] = _nan_count(sub, s.variables) if s.kind == "points" else -1
         summary.append(info)
         out.append(replace(s, data=sub))
     return out, summary

@@ -1,0 +1,129 @@
+"""``xgenda assimilate``: assimilate observations with a prior, write the ensemble to zarr."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+HELP = "Assimilate observations with a prior and write the ensemble to zarr"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--obs", required=True, metavar="PATH",
+                        help="observations: a DataTree zarr store (as written by `xgenda "
+                             "simulate`) or a zarr/netCDF Dataset")
+    parser.add_argument("--out", required=True, metavar="PATH", help="output zarr store")
+    parser.add_argument("--prior", default="demo",
+                        help="saved prior directory, or 'demo' for the bundled one "
+                             "(default: demo)")
+    where = parser.add_argument_group("analysis grid (a template file, or a box and dates)")
+    where.add_argument("--template", metavar="PATH",
+                       help="zarr/netCDF Dataset with the target time, lat, lon")
+    where.add_argument("--start", help="first analysis date, e.g. 2019-03-01")
+    where.add_argument("--days", type=int, default=1, help="number of daily analyses "
+                       "(default: 1)")
+    where.add_argument("--lon", type=float, nargs=2, metavar=("WEST", "EAST"),
+                       help="longitude edges (default: the prior's reference patch)")
+    where.add_argument("--lat", type=float, nargs=2, metavar=("SOUTH", "NORTH"),
+                       help="latitude edges (default: the prior's reference patch)")
+    how = parser.add_argument_group("assimilation")
+    how.add_argument("--members", type=int, default=24, help="ensemble size (default: 24)")
+    how.add_argument("--method", choices=("mmps", "sda", "dps", "none"), default=None,
+                     help="guidance (default: mmps; sda with --preset genda)")
+    how.add_argument("--steps", type=int, default=None,
+                     help="sampler steps (default: 32; 256 with --preset genda)")
+    how.add_argument("--gamma", type=float, default=None,
+                     help="guidance strength: SDA gamma or DPS zeta")
+    how.add_argument("--preset", choices=("genda",), default=None,
+                     help="GenDA's configuration (SDA, 256 DDIM steps)")
+    how.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    how.add_argument("--time-window", type=float, default=0.5,
+                     help="half-width of the observation time window, days (default: 0.5)")
+    how.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N (default: auto)")
+    how.add_argument("--batch-size", type=int, default=None,
+                     help="samples per network call (default: the members of one time)")
+    how.add_argument("--time-chunk", type=int, default=1,
+                     help="analysis times per task and per zarr chunk (default: 1)")
+    parser.add_argument("--resume", action="store_true",
+                        help="complete an interrupted run in --out (only missing times)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _open_observations(path: str) -> Any:
+    import xarray as xr
+
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"no observations at {p}")
+    if p.suffix in (".nc", ".nc4", ".netcdf"):
+        return xr.open_dataset(p)
+    try:
+        return xr.open_datatree(p, engine="zarr")
+    except (ValueError, KeyError, OSError):
+        return xr.open_dataset(p, engine="zarr")
+
+
+def _template(args: argparse.Namespace, prior: Any) -> Any:
+    import numpy as np
+    import pandas as pd
+    import xarray as xr
+
+    from xgenda.grid import regular
+
+    if args.template:
+        p = Path(args.template)
+        if not p.exists():
+            raise FileNotFoundError(f"no template at {p}")
+        engine = None if p.suffix in (".nc", ".nc4", ".netcdf") else "zarr"
+        return xr.open_dataset(p, engine=engine, chunks={})
+    if not args.start:
+        raise ValueError("give either --template PATH or --start DATE (with --days and "
+                         "optionally --lon/--lat)")
+    if args.days < 1:
+        raise ValueError(f"--days must be >= 1, got {args.days}")
+    times = pd.date_range(args.start, periods=args.days, freq="D")
+    dlon, dlat = prior.res_deg
+    lon, lat = args.lon, args.lat
+    config = prior.config
+    if lon is None or lat is None:
+        if "lat" not in config or "lon" not in config:
+            raise ValueError("this prior records no reference grid: give --lon and --lat")
+        plat, plon = np.asarray(config["lat"]), np.asarray(config["lon"])
+        lon = lon or (plon[0] - dlon / 2, plon[-1] + dlon / 2)
+        lat = lat or (plat[0] - dlat / 2, plat[-1] + dlat / 2)
+    return regular(lon=tuple(lon), lat=tuple(lat), res_deg=(dlon, dlat), time=times)
+
+
+def run(args: argparse.Namespace) -> int:
+    from xgenda._runtime import cached_prior
+    from xgenda.assimilate import assimilate, resume_to_zarr
+
+    out = Path(args.out)
+    if out.exists() and not (args.resume or args.overwrite):
+        raise FileExistsError(f"{out} exists; pass --resume to complete it or --overwrite to "
+                              "replace it")
+    prior = cached_prior(args.prior)
+    template = _template(args, prior)
+    obs = _open_observations(args.obs)
+    ens = assimilate(template, args.prior, obs, members=args.members, method=args.method,
+                     steps=args.steps, gamma=args.gamma, seed=args.seed,
+                     batch_size=args.batch_size, device=args.device,
+                     time_window=args.time_window, preset=args.preset,
+                     time_chunk=args.time_chunk)
+    if out.exists() and args.overwrite and not args.resume:
+        shutil.rmtree(out)
+    if args.no_progress:
+        computed = resume_to_zarr(ens, str(out))
+    else:
+        from dask.diagnostics import ProgressBar
+
+        with ProgressBar():
+            computed = resume_to_zarr(ens, str(out))
+    print(f"ensemble: {out} ({ens.sizes['member']} members x {ens.sizes['time']} times; "
+          f"{len(computed)} time(s) computed now, {ens.attrs['obs_used']} observations used)",
+          file=sys.stdout)
+    return 0
