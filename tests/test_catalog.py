@@ -139,9 +139,8 @@ def test_default_cache_directory_is_in_the_home_cache(monkeypatch: pytest.Monkey
 
 @pytest.mark.slow
 def test_truth_entry_runs_the_real_nature_run(cat, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    if not hasattr(xgenda.datasets, "toy_ocean"):
-        pytest.skip("xgenda.datasets.toy_ocean is not available")
-    truth = cat["toy_ocean"].read(days=3, size=32, cache_dir=str(tmp_path))
+    truth = cat["toy_ocean"].read(days=3, size=32, cache_dir=str(tmp_path),
+                                  toy_ocean_kwargs={"spinup_days": 5})
     assert {"ssh", "sst", "sss", "u", "v"} <= set(truth.data_vars)
     assert truth.sizes["lat"] == truth.sizes["lon"] == 32
     assert np.isfinite(truth["ssh"].values).any()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 import numpy as np
@@ -114,13 +113,13 @@ def test_write_zarr_replaces_a_store_only_when_complete(
 
 @pytest.mark.slow
 def test_simulate_runs_the_real_nature_run(tmp_path: Path) -> None:
-    datasets = importlib.import_module("xgenda.datasets")
-    if not hasattr(datasets, "toy_ocean"):
-        pytest.skip("xgenda.datasets.toy_ocean is not available")
     out = tmp_path / "osse"
     assert main(["simulate", "--out", str(out), "--days", "3", "--size", "32",
-                 "--no-progress", "--drifters", "2"]) == 0
+                 "--spinup-days", "5", "--no-progress", "--drifters", "2"]) == 0
     truth = open_truth(out / "truth.zarr")
     obs = open_observations(out / "observations.zarr")
     assert {"ssh", "sst", "sss", "u", "v"} <= set(truth.data_vars)
     assert obs["nadir"].sizes["obs"] > 0
+    # The observations sample this very truth.
+    l4 = obs["l4_sst"]["sst"].values
+    assert np.nanmean(np.abs(l4 - truth["sst"].values)) < 0.5

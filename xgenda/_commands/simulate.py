@@ -16,6 +16,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", type=int, default=64, help="grid size, size x size "
                         "(default: 64; 128 is ~1/12 deg)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the nature run (default: 0)")
+    parser.add_argument("--spinup-days", type=int, default=None,
+                        help="spin-up of the nature run before day 0 (default: the model's)")
+    parser.add_argument("--winds", action="store_true",
+                        help="add a slowly varying wind and its Ekman current to u, v")
     parser.add_argument("--obs-seed", type=int, default=None,
                         help="seed of the observations (default: --seed)")
     parser.add_argument("--nadirs", default="4",
@@ -41,9 +45,15 @@ def run(args: argparse.Namespace) -> int:
     from xgenda.osse.store import simulate
 
     progress = not args.no_progress
+    toy_kwargs: dict[str, object] = {"winds": True} if args.winds else {}
+    if args.spinup_days is not None:
+        if args.spinup_days < 0:
+            raise ValueError(f"--spinup-days must be >= 0, got {args.spinup_days}")
+        toy_kwargs["spinup_days"] = args.spinup_days
     truth_path, obs_path = simulate(
         args.out, args.days, args.size, args.seed, obs_seed=args.obs_seed,
-        overwrite=args.overwrite, progress=progress, nadirs=_nadirs(args.nadirs),
+        overwrite=args.overwrite, progress=progress, toy_ocean_kwargs=toy_kwargs,
+        nadirs=_nadirs(args.nadirs),
         swot=args.swot, sst_cloud_cover=args.cloud_cover, drifters=args.drifters,
     )
     print(f"truth:        {truth_path}\nobservations: {obs_path}", file=sys.stdout)
