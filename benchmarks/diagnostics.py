@@ -88,6 +88,7 @@ def main() -> None:
         "command": " ".join([os.path.basename(sys.executable), *sys.argv]),
         "cpu_count": os.cpu_count(), "machine": platform.machine(),
         "python": platform.python_version(), "device": "cpu", "nature_run": source,
+        "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS", "unset"),
         "days": args.days, "size": args.size, "max_obs": args.max_obs,
         "nadir_obs": int(nadir.sizes["obs"]),
     }
