@@ -10,11 +10,12 @@ hyperviscosity at the grid scale. Perturbation potential vorticity in layer ``i`
 
 with ``kd = 1 / rd`` the inverse deformation radius and ``delta = H1 / H2``, evolves as::
 
-    dq_i/dt + J(psi_i, q_i) + U_i dq_i/dx + Qy_i dpsi_i/dx = -delta_i2 rek lap(psi2) + dissipation
+    dq_i/dt + J(psi_i, q_i) + U_i dq_i/dx + Qy_i dpsi_i/dx = D_i
     Qy1 = beta + F1 (U1 - U2)                Qy2 = beta - F2 (U1 - U2)
 
-where ``J(a, b) = da/dx db/dy - da/dy db/dx`` and the velocity is ``u = -dpsi/dy``,
-``v = dpsi/dx``. Passive tracers ``c = G . x + c'`` (a fixed large-scale gradient ``G``
+where ``J(a, b) = da/dx db/dy - da/dy db/dx``, the velocity is ``u = -dpsi/dy``,
+``v = dpsi/dx``, and ``D_i`` is hyperviscosity plus, in the lower layer only, the
+bottom drag ``-rek lap(psi2)``. Passive tracers ``c = G . x + c'`` (a fixed large-scale gradient ``G``
 plus a periodic anomaly ``c'``) are carried by the total upper-layer flow::
 
     dc'/dt + (U1 + u1) dc'/dx + v1 dc'/dy + u1 Gx + v1 Gy = -c'/tau + kappa lap(c') + dissipation
@@ -23,11 +24,13 @@ The advection of the background by the uniform flow (``U1 Gx``) is taken to be
 balanced by the large-scale forcing that maintains the background, so that the
 anomaly has no secular drift.
 
-Numerics: pseudo-spectral (``torch.fft.rfft2``) with the 2/3 rule on the
-nonlinear terms (so the unforced, undamped model conserves energy, potential
-enstrophy and tracer variance exactly in space), third-order Adams-Bashforth in
-time, and the linear damping (hyperviscosity, tracer diffusion and restoring)
-integrated exactly by an integrating factor. Everything is in SI units.
+Numerics: pseudo-spectral (``torch.fft``) with the 2/3 rule on the nonlinear
+terms (so the unforced, undamped model conserves energy, potential enstrophy and
+tracer variance exactly in space), third-order Adams-Bashforth in time, and the
+linear damping integrated exactly by an integrating factor: tracer diffusion and
+restoring, and a ``del^8`` hyperviscosity of rate ``(k*)^8 / hyperviscous_time``
+with ``k* = sqrt((k dx)^2 + (l dy)^2) / (2 pi / 3)`` (1 at the cut-off along an
+axis). Everything is in SI units.
 """
 
 from __future__ import annotations
@@ -227,12 +230,12 @@ class TwoLayerQG:
             rate[2 + j] += t.diffusivity * K2 + (0.0 if math.isinf(t.restoring)
                                                    else 1.0 / t.restoring)
 
-        to_c = {"device": self.device, "dtype": self.cdtype}
-        self._K2 = K2.to(device=self.device, dtype=self.rdtype)
-        self._inv = inv.to(**to_c)
-        self._D = torch.stack([ik, il])[:, None].to(**to_c)  # (2, 1, rows, cols)
-        self._A = A.to(**to_c)
-        self._B = torch.stack(B).to(**to_c)
+        dev, cplx = self.device, self.cdtype
+        self._K2 = K2.to(device=dev, dtype=self.rdtype)
+        self._inv = inv.to(device=dev, dtype=cplx)
+        self._D = torch.stack([ik, il])[:, None].to(device=dev, dtype=cplx)  # (2, 1, rows, cols)
+        self._A = A.to(device=dev, dtype=cplx)
+        self._B = torch.stack(B).to(device=dev, dtype=cplx)
         self._rate = rate.to(device=self.device, dtype=self.rdtype)
         self._weights = torch.full((self._ncols,), 2.0, dtype=self.rdtype, device=self.device)
         self._weights[0] = 1.0  # Parseval weights of the half-plane (no Nyquist column kept)

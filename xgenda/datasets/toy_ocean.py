@@ -103,10 +103,12 @@ def toy_ocean(
       do not force the QG model and the Ekman current does not advect tracers.
 
     With the defaults the run looks like the Gulf Stream region: SSH standard
-    deviation over the box ~0.3-0.4 m, maximum speed 1-1.6 m/s, SST fronts and
-    filaments, an SSH wavenumber spectrum close to k^-5 between 100 and 300 km.
-    The same seed gives the same run (on the same device and dtype); different
-    seeds give independent runs.
+    deviation over the box ~0.35 m, daily maximum speed 1-2 m/s, SST fronts and
+    filaments, an SSH wavenumber spectrum close to k^-5 between 100 and 300 km
+    (figures for 64 and 128 in ``benchmarks/results/nature_run.md``).
+    The same seed gives the same run on the same device, dtype and number of
+    threads (floating-point sums depend on them, and the turbulence amplifies
+    such differences after a few weeks); different seeds give independent runs.
 
     Parameters
     ----------
@@ -409,25 +411,26 @@ def _as_dataset(grid: xr.Dataset, data: dict[str, np.ndarray],
 
 
 # -- input checks ------------------------------------------------------------------------------
-def _check_int(name: str, value: object, *, minimum: int, hint: str) -> None:
+def _check_int(name: str, value: Any, *, minimum: int, hint: str) -> None:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer ({hint}), got {value!r}")
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum} ({hint}), got {value}")
 
 
-def _check_size(size: object) -> None:
+def _check_size(size: Any) -> None:
     supported = f"an even integer from {MIN_SIZE} to {MAX_SIZE} (e.g. 64, or 128 for ~1/12 deg)"
     if isinstance(size, bool) or not isinstance(size, numbers.Integral):
         raise TypeError(f"size must be {supported}, got {size!r}")
-    if size % 2 or not MIN_SIZE <= size <= MAX_SIZE:
+    if int(size) % 2 or not MIN_SIZE <= int(size) <= MAX_SIZE:
         raise ValueError(f"size must be {supported}, got {size}")
 
 
-def _steps_per_day(dt: object) -> int:
-    if isinstance(dt, bool) or not isinstance(dt, numbers.Real) or not dt > 0 \
+def _steps_per_day(dt: Any) -> int:
+    if isinstance(dt, bool) or not isinstance(dt, numbers.Real) or not float(dt) > 0 \
             or not math.isfinite(dt):
         raise ValueError(f"dt must be a positive number of seconds (or None), got {dt!r}")
+    dt = float(dt)
     steps = round(SECONDS_PER_DAY / dt)
     if steps < 1 or abs(steps * dt - SECONDS_PER_DAY) > 1e-6 * SECONDS_PER_DAY:
         examples = ", ".join(str(int(SECONDS_PER_DAY // n)) for n in (24, 36, 48, 72, 96))
@@ -436,21 +439,21 @@ def _steps_per_day(dt: object) -> int:
     return steps
 
 
-def _check_box(lon: object, lat: object) -> None:
+def _check_box(lon: Any, lat: Any) -> None:
     for name, box, (a, b) in (("lon", lon, ("west", "east")), ("lat", lat, ("south", "north"))):
         try:
-            lo, hi = (float(v) for v in box)  # type: ignore[union-attr]
+            lo, hi = (float(v) for v in box)
         except (TypeError, ValueError) as err:
             raise ValueError(f"{name} must be a pair ({a}, {b}) of degrees, got {box!r}") from err
         if not lo < hi:
             raise ValueError(f"{name}={box!r} is empty: give ({a}, {b}) with {a} < {b}")
-    if not -90 < lat[0] < lat[1] < 90:  # type: ignore[index]
+    if not -90 < lat[0] < lat[1] < 90:
         raise ValueError(f"lat edges must lie strictly between -90 and 90, got {lat!r}")
 
 
-def _check_start(start: object) -> pd.Timestamp:
+def _check_start(start: Any) -> pd.Timestamp:
     try:
-        ts = pd.Timestamp(start)  # type: ignore[arg-type]
+        ts = pd.Timestamp(start)
     except (TypeError, ValueError) as err:
         raise ValueError(f"start must be a date such as '2019-01-01', got {start!r}") from err
     if ts is pd.NaT:
