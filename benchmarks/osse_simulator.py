@@ -78,6 +78,7 @@ def main() -> int:
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = parser.parse_args()
 
+    load_before = os.getloadavg()
     results = []
     for size in args.sizes:
         truth, source = nature_run(args.days, size)
@@ -97,7 +98,9 @@ def main() -> int:
     machine = {"cpu_count": os.cpu_count(), "platform": platform.platform(),
                "processor": platform.processor() or platform.machine(),
                "python": sys.version.split()[0], "numpy": np.__version__,
-               "xgenda": xgenda.__version__, "device": "cpu (numpy/scipy, no GPU used)"}
+               "xgenda": xgenda.__version__, "device": "cpu (numpy/scipy, no GPU used)",
+               "load_average_1min_before_after": [round(load_before[0], 2),
+                                                  round(os.getloadavg()[0], 2)]}
     command = "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]])
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -110,7 +113,11 @@ def main() -> int:
         f"Command: `{command}`  ",
         f"Machine: {machine['cpu_count']} CPU cores, {machine['platform']}, "
         f"Python {machine['python']}, numpy {machine['numpy']}, xgenda {machine['xgenda']}  ",
-        f"Device: {machine['device']}. Best of {args.repeat} runs (wall clock).",
+        f"Device: {machine['device']}. Best of {args.repeat} runs (wall clock); 1-min load "
+        f"average before/after: {machine['load_average_1min_before_after']} (a shared machine: "
+        "other work was running).",
+        "Instrument columns: observe() with only that instrument switched on (s). The nature "
+        "run time is for information (see the nature-run benchmark).",
         "",
         "| grid | days | nature run | observe(swot=True) (s) | "
         + " | ".join(INSTRUMENTS) + " |",
