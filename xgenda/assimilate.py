@@ -82,7 +82,9 @@ def assimilate(
         ``"demo"`` for the bundled one). Paths travel in the task graph as strings.
     obs : DataTree, Dataset, ObservationSet or list of them, optional
         Observations (:func:`xgenda.obs.collect`). None or empty gives an
-        unconditional ensemble (with a warning).
+        unconditional ensemble (with a warning). Their coordinates (time, lat, lon) are
+        read here to route them to the blocks of times; their values are read by the
+        tasks (each task carries only the observations of its block).
     members : int
         Ensemble size (>= 1).
     method : {"mmps", "sda", "dps", "none"}, optional
