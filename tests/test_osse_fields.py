@@ -49,6 +49,13 @@ def test_cloud_masks_move_and_change() -> None:
     assert (cloudy[1:] != cloudy[:-1]).mean(axis=(1, 2)).min() > 0.02
 
 
+def test_frozen_clouds_stay_put(truth: xr.Dataset) -> None:
+    frozen = {"speed_km_day": 0.0, "lifetime_days": float("inf")}
+    l3 = observe(truth, cloud_options=frozen, **L3_ONLY)["l3_sst"]
+    clear = np.isfinite(l3["sst"].values)
+    np.testing.assert_array_equal(clear[0], clear[-1])
+
+
 def test_l3_sst_is_truth_plus_noise_where_clear(truth: xr.Dataset) -> None:
     l3 = observe(truth, sst_cloud_cover=0.5, sst_noise=0.3, **L3_ONLY)["l3_sst"]
     diff = (l3["sst"] - truth["sst"]).values

@@ -10,6 +10,8 @@ infrared SST gaps are.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import xarray as xr
 
@@ -81,7 +83,7 @@ def l3_observations(
     cover: float = 0.6,
     noise: float = 0.3,
     var: str = "sst",
-    **cloud_kwargs: float,
+    cloud_options: Mapping[str, float] | None = None,
 ) -> xr.Dataset:
     """Daily gridded L3 product: the truth plus noise where clear, NaN under clouds.
 
@@ -95,7 +97,7 @@ def l3_observations(
         Cloudy fraction of ocean pixels, in [0, 1].
     noise : float
         Retrieval error std (K for SST).
-    **cloud_kwargs
+    cloud_options : mapping, optional
         Passed to :func:`cloud_masks` (``scale_km``, ``speed_km_day``, ``lifetime_days``).
 
     Returns
@@ -111,7 +113,8 @@ def l3_observations(
     ocean = np.isfinite(values)
     dx_km, dy_km = mean_spacing_km(truth)
     dt_days = time_step_days(truth)
-    cloudy = cloud_masks(ocean, cover, dx_km, dy_km, rng, dt_days=dt_days, **cloud_kwargs)
+    cloudy = cloud_masks(ocean, cover, dx_km, dy_km, rng, dt_days=dt_days,
+                         **dict(cloud_options or {}))
     observed = ocean & ~cloudy
     obs = np.where(observed, values + noise * rng.standard_normal(values.shape), np.nan)
     error = np.where(observed, noise, np.nan)

@@ -127,8 +127,8 @@ def observe(
     if int(drifters) < 0:
         raise ValueError(f"drifters must be a number of drifters >= 0, got {drifters}")
     sigma_km = _l4_sigmas(truth, l4_sigma_km)
-    sigma_days = ({v: float(l4_sigma_days) for v in sigma_km}
-                  if np.isscalar(l4_sigma_days) else dict(l4_sigma_days))  # type: ignore[arg-type]
+    sigma_days = (dict(l4_sigma_days) if isinstance(l4_sigma_days, Mapping)
+                  else {v: float(l4_sigma_days) for v in sigma_km})
     l4_error = dict(l4_error or {})
 
     needed = set(sigma_km)
@@ -220,7 +220,7 @@ def _l3(truth: xr.Dataset, seed: int, cover: float, noise: float,
     from xgenda.osse.clouds import l3_observations
 
     return l3_observations(truth, component_rng(seed, "l3_sst"), cover=cover, noise=noise,
-                           **dict(cloud_options or {}))
+                           cloud_options=cloud_options)
 
 
 def _l4_task(truth: xr.Dataset, var: str, seed: int, sigma_km: float, sigma_days: float,
@@ -286,7 +286,10 @@ def _check_seed(seed: int) -> int:
 
 
 def _nadir_orbits(nadirs: int | Sequence[str | Orbit]) -> list[Orbit]:
-    if isinstance(nadirs, int | np.integer) and not isinstance(nadirs, bool):
+    if isinstance(nadirs, bool):
+        raise TypeError("nadirs must be a number of satellites or a list of their names, "
+                        f"got {nadirs!r}")
+    if isinstance(nadirs, int | np.integer):
         if not 0 <= nadirs <= len(DEFAULT_CONSTELLATION):
             raise ValueError(
                 f"nadirs={nadirs}: choose 0 to {len(DEFAULT_CONSTELLATION)} satellites of the "
