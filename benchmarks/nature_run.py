@@ -5,10 +5,11 @@ For each grid size, runs the default spin-up alone, then the spin-up plus a
 Runs on the CPU, and on the GPU too when torch sees one. Prints the figures and
 writes ``benchmarks/results/nature_run.md`` and ``nature_run.json``.
 
-Usage::
+Each run is ``SIZE:THREADS`` (torch CPU threads, 0 = torch's default); GPU runs
+of every size are added when a GPU is present. Usage::
 
-    python benchmarks/nature_run.py                 # 64 and 128, 365 days
-    python benchmarks/nature_run.py --sizes 64 --days 90 --no-write
+    python benchmarks/nature_run.py                  # 64:1 128:1 64:0, 365 days
+    python benchmarks/nature_run.py --runs 64:1 --days 90 --no-write
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ def ssh_spectrum_slope(ds, shortest_km: float = 100.0, longest_km: float = 300.0
 
 
 def bench(size: int, days: int, spinup_days: int, device: str, threads: int | None) -> dict:
+    load = [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
     t0 = time.perf_counter()
     toy_ocean(days=1, size=size, seed=0, spinup_days=spinup_days, device=device,
               threads=threads, progress=False)
@@ -71,6 +73,7 @@ def bench(size: int, days: int, spinup_days: int, device: str, threads: int | No
         "device": ds.attrs["device"],
         "dtype": ds.attrs["dtype"],
         "threads": threads,
+        "load_average_at_start": load,
         "spinup_s": round(spin, 2),
         "total_s": round(total, 2),
         "record_s": round(total - spin, 2),
@@ -116,13 +119,17 @@ def markdown(info: dict, rows: list[dict], command: str) -> str:
         "`record_s` is the time of the recorded days alone (total minus the spin-up run);"
         " statistics are over the recorded days (seed 0, default parameters).",
         "",
-        "| size | device | dtype | threads | days | spin-up (days, s) | record s | total s "
-        "| dt min-max s | SSH std m | daily max speed m/s | SSH slope 100-300 km |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "`threads`: torch CPU threads (None = torch's default, here all cores). `load`: the"
+        " 1-minute load average when the run started (the machine is shared).",
+        "",
+        "| size | device | dtype | threads | load | days | spin-up (days, s) | record s "
+        "| total s | dt min-max s | SSH std m | daily max speed m/s | SSH slope 100-300 km |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['size']} | {r['device']} | {r['dtype']} | {r['threads']} | {r['days']} "
+            f"| {r['size']} | {r['device']} | {r['dtype']} | {r['threads']} "
+            f"| {(r['load_average_at_start'] or ['-'])[0]} | {r['days']} "
             f"| {r['spinup_days']}, {r['spinup_s']} | {r['record_s']} | {r['total_s']} "
             f"| {r['time_step_s_min']}-{r['time_step_s_max']} "
             f"| {r['ssh_std_m']} ({r['ssh_std_range_m'][0]}-{r['ssh_std_range_m'][1]}) "
@@ -134,11 +141,10 @@ def markdown(info: dict, rows: list[dict], command: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128])
+    parser.add_argument("--runs", nargs="+", default=["64:1", "128:1", "64:0"],
+                        help="CPU runs as SIZE:THREADS (THREADS 0 = torch's default)")
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--spinup-days", type=int, default=180)
-    parser.add_argument("--threads", type=int, nargs="+", default=[1],
-                        help="torch CPU threads to try (0 = torch's default)")
     parser.add_argument("--no-gpu", action="store_true", help="skip the GPU even if present")
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args(argv)
@@ -147,21 +153,26 @@ def main(argv: list[str] | None = None) -> int:
 
     info = machine()
     print(json.dumps(info, indent=1))
-    runs = [("cpu", t or None) for t in args.threads]
+    runs = []
+    for spec in args.runs:
+        size, _, threads = spec.partition(":")
+        runs.append((int(size), "cpu", int(threads or 1) or None))
     if torch.cuda.is_available() and not args.no_gpu:
-        runs.append(("cuda", None))
-    rows = []
-    for size in args.sizes:
-        for device, threads in runs:
-            row = bench(size, args.days, args.spinup_days, device, threads)
-            print(json.dumps(row), flush=True)
-            rows.append(row)
+        runs += [(size, "cuda", None) for size in dict.fromkeys(r[0] for r in runs)]
     command = "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])])
+    rows = []
+    for device in dict.fromkeys(r[1] for r in runs):  # warm-up: imports, CUDA context
+        toy_ocean(days=1, size=16, seed=0, spinup_days=1, device=device, progress=False)
+    for size, device, threads in runs:
+        row = bench(size, args.days, args.spinup_days, device, threads)
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+        if not args.no_write:  # after every run, so that a long sweep keeps what it has
+            RESULTS.mkdir(parents=True, exist_ok=True)
+            (RESULTS / "nature_run.json").write_text(json.dumps(
+                {"command": command, "machine": info, "runs": rows}, indent=1) + "\n")
+            (RESULTS / "nature_run.md").write_text(markdown(info, rows, command))
     if not args.no_write:
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        (RESULTS / "nature_run.json").write_text(
-            json.dumps({"command": command, "machine": info, "runs": rows}, indent=1) + "\n")
-        (RESULTS / "nature_run.md").write_text(markdown(info, rows, command))
         print(f"wrote {RESULTS / 'nature_run.md'} and nature_run.json")
     return 0
 

@@ -250,10 +250,12 @@ def toy_ocean(
         data["u"] = u + ekman.real
         data["v"] = v + ekman.imag
         data["uwind"], data["vwind"] = uwind, vwind
-        wind_attrs.update(ekman_amplitude=float(ekman_amplitude),
-                     ekman_angle_deg=float(ekman_angle_deg),
-                     ekman_current="u_ek + i v_ek = ekman_amplitude * exp(-i ekman_angle_deg "
-                                   "* sign(f0)) * (uwind + i vwind), added to u, v")
+        wind_attrs = {
+            "ekman_amplitude": float(ekman_amplitude),
+            "ekman_angle_deg": float(ekman_angle_deg),
+            "ekman_current": "u_ek + i v_ek = ekman_amplitude * exp(-i ekman_angle_deg * "
+                             "sign(f0)) * (uwind + i vwind), added to u and v",
+        }
 
     from xgenda import __version__
 
