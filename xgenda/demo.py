@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-__all__ = ["DemoReport", "run_demo"]
+__all__ = ["DemoReport", "run_demo", "scores_markdown"]
 
 ASSIMILATED = ("nadir", "l3_sst", "l4_sss")
 """Observation leaves of the OSSE tree that the demo assimilates."""
@@ -31,7 +31,7 @@ class DemoReport:
     """What :func:`run_demo` wrote and measured."""
 
     out: Path
-    scores: xr.Dataset
+    scores: Any  # pandas.DataFrame indexed by (method, variable)
     figures: list[Path] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -88,6 +88,7 @@ def run_demo(
     """
     import xgenda
     from xgenda.catalog import open_catalog
+    from xgenda.diagnostics.summary import score_summary
 
     for name, value in (("days", days), ("members", members), ("steps", steps)):
         if int(value) < 1:
@@ -134,8 +135,9 @@ def run_demo(
     timings["optimal interpolation (s)"] = time.perf_counter() - tic
 
     climatology = prior.normalizer.mean_on(truth)[list(prior.variables)].load()
-    scores = _score_table(ens, oi, climatology, truth)
-    scores.to_dataframe().to_csv(out / "scores.csv")
+    scores = score_summary({"xgenda": ens, "oi": oi, "prior_mean": climatology}, truth,
+                           list(prior.variables))
+    scores.to_csv(out / "scores.csv")
 
     _say(show, "figures")
     figures = _figures(out, ens, oi, truth, obs_all)
@@ -143,49 +145,6 @@ def run_demo(
     _write_markdown(report, prior=prior, days=days, members=members, steps=steps,
                     method=method, ens=ens)
     return report
-
-
-def _score_table(ens: xr.Dataset, oi: xr.Dataset, climatology: xr.Dataset,
-                 truth: xr.Dataset) -> xr.Dataset:
-    """Per-variable scores of the ensemble, its mean, OI and the prior's climatology."""
-    from xgenda.diagnostics import scores as sc
-    from xgenda.diagnostics import spectra
-
-    mean = ens.mean("member")
-    rows: dict[str, list[float]] = {k: [] for k in (
-        "rmse_ensemble_mean", "rmse_oi", "rmse_prior_mean", "mu_ensemble_mean", "mu_oi",
-        "crps", "spread_skill", "lambda_ensemble_mean_km", "lambda_oi_km")}
-    variables = list(ens.data_vars)
-    for var in variables:
-        rows["rmse_ensemble_mean"].append(float(sc.rmse(mean[var], truth[var])))
-        rows["rmse_prior_mean"].append(float(sc.rmse(climatology[var], truth[var])))
-        rows["mu_ensemble_mean"].append(_mu(sc.odc_scores(mean[var], truth[var])))
-        rows["crps"].append(float(sc.crps(ens[var], truth[var]).mean()))
-        rows["spread_skill"].append(float(sc.spread_skill_ratio(ens[var], truth[var])))
-        rows["lambda_ensemble_mean_km"].append(
-            _lambda(spectra.effective_resolution, mean, truth, var))
-        if var in oi:
-            rows["rmse_oi"].append(float(sc.rmse(oi[var], truth[var])))
-            rows["mu_oi"].append(_mu(sc.odc_scores(oi[var], truth[var])))
-            rows["lambda_oi_km"].append(_lambda(spectra.effective_resolution, oi, truth, var))
-        else:
-            for key in ("rmse_oi", "mu_oi", "lambda_oi_km"):
-                rows[key].append(np.nan)
-    units = [str(truth[v].attrs.get("units", "")) for v in variables]
-    return xr.Dataset({k: ("variable", np.asarray(v)) for k, v in rows.items()},
-                      coords={"variable": variables, "units": ("variable", units)})
-
-
-def _mu(odc: xr.Dataset) -> float:
-    (name,) = [k for k in odc.data_vars if str(k).endswith("_mu")]
-    return float(odc[name])
-
-
-def _lambda(effective_resolution: Any, rec: xr.Dataset, truth: xr.Dataset, var: str) -> float:
-    try:
-        return float(effective_resolution(rec, truth, var))
-    except ValueError:
-        return float("nan")  # the score never crosses 0.5 inside the resolved band
 
 
 def _figures(out: Path, ens: xr.Dataset, oi: xr.Dataset, truth: xr.Dataset,
@@ -223,24 +182,18 @@ def _write_markdown(report: DemoReport, *, prior: Any, days: int, members: int, 
                     method: str, ens: xr.Dataset) -> None:
     import xgenda
 
-    s = report.scores
     lines = [
         "# xgenda demo report", "",
         f"xgenda {xgenda.__version__}; prior `{prior.id}`; {days} analysis day(s), "
         f"{members} members, {method.upper()} guidance, {steps} steps; "
         f"assimilated: {', '.join(ASSIMILATED)}; truth: toy-ocean test run (seed 2).", "",
-        "| variable | units | RMSE ens. mean | RMSE OI | RMSE prior mean | mu ens. mean | mu OI "
-        "| CRPS | spread/skill | lambda ens. mean (km) | lambda OI (km) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        scores_markdown(report.scores), "",
+        "`xgenda`: the ensemble (scores of its mean; CRPS and spread/skill of the members); "
+        "`oi`: optimal interpolation of nadir SSH and L3 SST (Gaussian covariance 1 deg, "
+        "1 deg, 7 days, noise 5 %); `prior_mean`: the prior's climatology, what one knows "
+        "without observations; `-`: not applicable, or no 0.5 crossing of the PSD score.",
+        "", "## Timings", "",
     ]
-    for i, var in enumerate(s["variable"].values):
-        row = [str(var), str(s["units"].values[i])] + [
-            _fmt(s[k].values[i]) for k in (
-                "rmse_ensemble_mean", "rmse_oi", "rmse_prior_mean", "mu_ensemble_mean", "mu_oi",
-                "crps", "spread_skill", "lambda_ensemble_mean_km", "lambda_oi_km")]
-        lines.append("| " + " | ".join(row) + " |")
-    lines += ["", "OI maps nadir SSH and L3 SST only (Gaussian covariance 1 deg, 1 deg, 7 days,"
-              " noise 5 %); `nan`: not applicable or no 0.5 crossing.", "", "## Timings", ""]
     lines += [f"- {k}: {v:.1f}" for k, v in report.timings.items()]
     lines += ["", "## Figures", ""]
     lines += [f"![{p.stem}]({p.name})" for p in report.figures]
@@ -250,8 +203,20 @@ def _write_markdown(report: DemoReport, *, prior: Any, days: int, members: int, 
     report.markdown.write_text("\n".join(lines))
 
 
+def scores_markdown(scores: Any) -> str:
+    """A Markdown table of a :func:`~xgenda.diagnostics.summary.score_summary` frame."""
+    columns = ["units", *[c for c in scores.columns if c != "units"
+                          and scores[c].notna().any()]]
+    lines = ["| method | variable | " + " | ".join(columns) + " |",
+             "|---|---|" + "---|" * len(columns)]
+    for (method, var), row in scores.iterrows():
+        cells = [str(row[c]) if c == "units" else _fmt(row[c]) for c in columns]
+        lines.append(f"| {method} | {var} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def _fmt(value: float) -> str:
-    return "nan" if not np.isfinite(value) else f"{value:.3g}"
+    return "-" if not np.isfinite(value) else f"{value:.3g}"
 
 
 def _compute(ens: xr.Dataset, show: bool) -> xr.Dataset:
