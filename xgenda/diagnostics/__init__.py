@@ -1,13 +1,13 @@
 """Diagnostics of reconstructions and ensembles: ``ds.genda.diag``.
 
-Modules
--------
-spectra      wavenumber / isotropic / wavenumber-frequency PSD (xrft), PSD score,
-             effective resolution
-alongtrack   ODC 2021a evaluation against withheld nadir tracks (mu, sigma, lambda_x)
-scores       RMSE, ODC mu/sigma, ensemble mean/spread, CRPS, spread-skill, rank histogram
-dynamics     geostrophic currents, vorticity, strain, divergence, drifter errors
-plots        figures (matplotlib, optional): ``ds.genda.plot``
+The modules:
+
+- ``spectra``: wavenumber / isotropic / wavenumber-frequency PSD (xrft), PSD score,
+  effective resolution;
+- ``alongtrack``: ODC 2021a evaluation against withheld nadir tracks (mu, sigma, lambda_x);
+- ``scores``: RMSE, ODC mu/sigma, ensemble mean/spread, CRPS, spread-skill, rank histogram;
+- ``dynamics``: geostrophic currents, vorticity, strain, divergence, drifter errors;
+- ``plots``: figures (matplotlib, optional): ``ds.genda.plot``.
 
 :class:`Diagnostics` is the stateless front the accessor returns; every method
 calls the function of the same name with the wrapped object as first argument.
