@@ -40,6 +40,10 @@ class SphinxRoles(griffe.Extension):
     def on_package(self, *, pkg: griffe.Module, **kwargs: Any) -> None:
         self._walk(pkg, seen=set())
 
+    def on_package_loaded(self, *, pkg: griffe.Module, **kwargs: Any) -> None:
+        # The name of the same event in griffe 1.x; rewriting twice changes nothing.
+        self._walk(pkg, seen=set())
+
     def _walk(self, obj: Any, seen: set[str]) -> None:
         if obj.is_alias or obj.path in seen:
             return
