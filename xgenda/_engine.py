@@ -17,6 +17,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -51,6 +52,12 @@ class PriorRef:
     """
 
     def __init__(self, prior: Any) -> None:
+        # a prior that knows the directory it was loaded from travels as that path
+        path = getattr(prior, "path", None) if not isinstance(prior, str) else None
+        if path is not None and (Path(path) / "config.json").exists():
+            self.id = prior.id
+            self._prior = str(path)
+            return
         self._prior = prior
         self.id = str(prior) if isinstance(prior, str) else prior.id
 

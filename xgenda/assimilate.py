@@ -359,7 +359,8 @@ def _as_dataset(data: Any, template: xr.Dataset | xr.DataArray, variables: tuple
     from xgenda.variables import VARIABLES
 
     coords = {
-        "member": ("member", np.arange(members), {"long_name": "ensemble member"}),
+        "member": ("member", np.arange(members), {"long_name": "ensemble member",
+                                                  "standard_name": "realization"}),
         "time": ("time", template["time"].values, {**TIME_ATTRS, **{
             k: v for k, v in template["time"].attrs.items() if k not in ("units", "calendar")}}),
         "lat": ("lat", template["lat"].values, {**template["lat"].attrs, **LAT_ATTRS}),
@@ -367,11 +368,10 @@ def _as_dataset(data: Any, template: xr.Dataset | xr.DataArray, variables: tuple
     }
     data_vars = {}
     for c, name in enumerate(variables):
-        attrs = dict(VARIABLES[name].attrs) if name in VARIABLES else {}
-        attrs["cell_methods"] = "member: point"
-        data_vars[name] = (("member", "time", "lat", "lon"), data[c], attrs)
+        var_attrs = dict(VARIABLES[name].attrs) if name in VARIABLES else {}
+        data_vars[name] = (("member", "time", "lat", "lon"), data[c], var_attrs)
     used = sum(s["kept"] for s in summary)
-    attrs = {
+    attrs: dict[str, Any] = {
         "title": "xgenda posterior ensemble",
         "Conventions": "CF-1.8",
         "source": f"xgenda {__version__} generative data assimilation",
@@ -421,10 +421,10 @@ def missing_times(ens: xr.Dataset, store: Any) -> np.ndarray:
             raise ValueError(f"the store {store!r} has other {name!r} coordinates than this "
                              "run; write to a new store")
     done = np.ones(ens.sizes["time"], dtype=bool)
-    for name in ens.data_vars:
-        if name not in stored:
+    for var in ens.data_vars:
+        if var not in stored:
             return np.arange(ens.sizes["time"])
-        first = stored[name].isel(member=0)
+        first = stored[var].isel(member=0)
         done &= np.asarray(first.notnull().any(("lat", "lon")).values)
     return np.flatnonzero(~done)
 
@@ -470,7 +470,7 @@ def resume_to_zarr(ens: xr.Dataset, store: Any, **to_zarr_kwargs: Any) -> np.nda
             runs[-1].append(k)
         else:
             runs.append([k])
-    computed = []
+    computed: list[int] = []
     for run in runs:
         sl = slice(int(bounds[run[0]]), int(bounds[run[-1] + 1]))
         part = ens.isel(time=sl).drop_vars(region_vars)

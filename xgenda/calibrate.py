@@ -178,7 +178,8 @@ def calibrate(
             scores.setdefault(key, np.full((len(steps), len(values)), np.nan))[i, j] = score
     table = _table(scores, steps, name, values, variables, method, withhold, seed, members,
                    kept, withheld)
-    i, j = np.unravel_index(np.nanargmin(table["score"].values), table["score"].shape)
+    i, j = (int(k) for k in np.unravel_index(np.nanargmin(table["score"].values),
+                                             table["score"].shape))
     best: dict[str, Any] = {"method": method, "steps": steps[i]}
     if name == "cg_steps":
         best["guidance"] = {**guidance, "cg_steps": int(values[j])}

@@ -84,8 +84,11 @@ def guided_denoiser(denoise: Denoiser, operator: Operator, y: torch.Tensor,
         raise ValueError(f"y and error must have the same shape, got {tuple(y.shape)} and "
                          f"{tuple(error.shape)}")
     settings = {**DEFAULTS[method], **params}
-    return {"sda": sda, "dps": dps, "mmps": mmps}[method](denoise, operator, y, error,
-                                                           **settings)
+    if method == "sda":
+        return sda(denoise, operator, y, error, **settings)
+    if method == "dps":
+        return dps(denoise, operator, y, error, **settings)
+    return mmps(denoise, operator, y, error, **settings)
 
 
 def sda(denoise: Denoiser, operator: Operator, y: torch.Tensor, error: torch.Tensor,

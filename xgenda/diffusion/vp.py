@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -31,7 +32,7 @@ from xgenda.diffusion.sampling import Denoiser
 __all__ = ["GENDA", "genda_sample", "vp_schedule"]
 
 #: GenDA's configuration (``preset="genda"`` of :func:`xgenda.assimilate`).
-GENDA = {"method": "sda", "gamma": 0.1, "detach": False, "steps": 256, "eta": 1e-3,
+GENDA: dict[str, Any] = {"method": "sda", "gamma": 0.1, "detach": False, "steps": 256, "eta": 1e-3,
          "members": 24}
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import xarray as xr
@@ -220,7 +220,7 @@ def _from_dataset(ds: xr.Dataset, name: str) -> ObservationSet:
                          f"expected one of {KINDS}")
     if kind == "smoothed":
         return smoothed(ds, name=label, time_window=window)
-    return ObservationSet(ds, kind, label, time_window=window)
+    return ObservationSet(ds, cast(Kind, kind), label, time_window=window)
 
 
 def _validated(s: ObservationSet, variables: Sequence[str]) -> ObservationSet:
@@ -313,7 +313,7 @@ def _units(ds: xr.Dataset, v: str, name: str) -> tuple[float, float, float]:
         _check_errors(ds[err], f"{name}/{err}")
     elif "error" in ds[v].attrs or "error" in ds.attrs:
         error_scale = scale
-        value = float(ds[v].attrs.get("error", ds.attrs.get("error")))
+        value = float(ds[v].attrs.get("error", ds.attrs.get("error", np.nan)))
         if not value > 0:
             raise ValueError(f"observations {name!r}: error of {v!r} must be > 0, got {value}")
     else:

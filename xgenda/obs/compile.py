@@ -233,7 +233,8 @@ def _values_and_errors(s: ObservationSet, v: str,
         errors = np.asarray(ds[name].broadcast_like(da).transpose(*da.dims).values,
                             dtype=np.float64)
     else:
-        scalar = ds[name].values if name in ds else da.attrs.get("error", ds.attrs.get("error"))
+        scalar = ds[name].values if name in ds else \
+            da.attrs.get("error", ds.attrs.get("error", np.nan))
         errors = np.full(values.shape, float(scalar))
     return values, np.abs(errors) * s.error_scale[v]
 
@@ -298,7 +299,8 @@ def _compile_gridded(s: ObservationSet, v: str, grid: AnalysisGrid, days: np.nda
     channel = grid.variables.index(v)
     if s.kind == "smoothed":
         dx, dy = grid.spacing_km
-        blurs = [(float(s.sigma_km) / dy, float(s.sigma_km) / dx)]
+        sigma_km = float(s.sigma_km or 0.0)
+        blurs = [(sigma_km / dy, sigma_km / dx)]
         blur = 0
     else:
         blurs, blur = [], -1

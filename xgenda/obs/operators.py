@@ -158,7 +158,7 @@ class ObservationOperator:
     """
 
     def __init__(self, tables: Sequence[ObservationTable], sample_time: Sequence[int],
-                 shape: tuple[int, int], std: Sequence[float],
+                 shape: tuple[int, int], std: Sequence[float] | np.ndarray,
                  mean: np.ndarray | None = None, mask: np.ndarray | None = None,
                  padding: Padding = "mask", time_error_growth: float | Sequence[float] = 0.0,
                  device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> None:
@@ -209,8 +209,8 @@ class ObservationOperator:
         value_n = np.where(valid, value / scale, 0.0)
         error_n = np.where(valid, np.sqrt((error / scale) ** 2 + (growth[chan] * dt) ** 2), 1.0)
 
-        sample_time = torch.as_tensor(np.asarray(sample_time, dtype=np.int64), device=device)
-        self.sample_time = sample_time
+        self.sample_time = torch.as_tensor(np.asarray(sample_time, dtype=np.int64),
+                                           device=device)
         self._index = torch.as_tensor(index.reshape(n_time, m * 4), device=device)
         self._weight = torch.as_tensor(weight, device=device, dtype=dtype)
 
@@ -220,9 +220,9 @@ class ObservationOperator:
             mean_t = mean_t.expand(n_time, *mean_t.shape[1:]) if mean_t.shape[0] == 1 else mean_t
             offset = self._apply(mean_t, torch.arange(n_time, device=device))
             value_n = value_n - offset.double().cpu().numpy() * valid
-        self.y = torch.as_tensor(value_n, device=device, dtype=dtype)[sample_time]
-        self.error = torch.as_tensor(error_n, device=device, dtype=dtype)[sample_time]
-        self.valid = torch.as_tensor(valid, device=device)[sample_time]
+        self.y = torch.as_tensor(value_n, device=device, dtype=dtype)[self.sample_time]
+        self.error = torch.as_tensor(error_n, device=device, dtype=dtype)[self.sample_time]
+        self.valid = torch.as_tensor(valid, device=device)[self.sample_time]
 
     @property
     def batch_size(self) -> int:
