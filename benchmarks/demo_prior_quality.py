@@ -83,7 +83,8 @@ def geostrophic_correlation(ds: xr.Dataset) -> dict[str, float]:
     return out
 
 
-def figure(samples: xr.Dataset, truth: xr.Dataset, spec: list[dict], path: Path) -> None:
+def figure(samples: xr.Dataset, truth: xr.Dataset, spec: list[dict], dx_km: float,
+           path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -103,6 +104,7 @@ def figure(samples: xr.Dataset, truth: xr.Dataset, spec: list[dict], path: Path)
         ax = axes[row, -1]
         ax.loglog(s["wavelength_km"], s["spectrum_truth"], "k", label="truth")
         ax.loglog(s["wavelength_km"], s["spectrum_samples"], "C1", label="samples")
+        ax.axvline(3 * dx_km, color="0.6", lw=0.8, ls="--", label="3 grid spacings")
         ax.invert_xaxis()
         ax.set_xlabel("wavelength (km)")
         ax.set_title(f"{s['variable']} spectrum")
@@ -145,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     spec = [spectra(samples, truth, v, dx_km) for v in ("ssh", "sst") if v in variables]
     geo = {"samples": geostrophic_correlation(samples), "truth": geostrophic_correlation(truth)}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    figure(samples, truth, spec, RESULTS / "demo_prior_quality.png")
+    figure(samples, truth, spec, dx_km, RESULTS / "demo_prior_quality.png")
 
     command = "python benchmarks/demo_prior_quality.py " + " ".join(
         argv if argv is not None else sys.argv[1:])

@@ -111,24 +111,27 @@ def sampler_cost(size: dict, device: torch.device, steps: int) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch CPU threads (default: all CPUs of the process)")
+    parser.add_argument("--threads", type=int, nargs="+", default=None,
+                        help="torch CPU thread counts to measure (default: all CPUs of the "
+                             "process)")
     parser.add_argument("--quick", action="store_true", help="fewer iterations")
     args = parser.parse_args(argv)
     device = resolve_device(args.device)
-    if args.threads:
-        torch.set_num_threads(args.threads)
     train_steps, sample_steps = (2, 3) if args.quick else (4, 6)
     rows = []
-    for name, size in SIZES.items():
-        params = count_parameters(build(size, torch.device("cpu")).net)
-        ips = training_throughput(size, device, train_steps)
-        cost = sampler_cost(size, device, sample_steps)
-        rows.append({"size": name, "parameters": params, "batch": size["batch"],
-                     "train_images_per_s": ips, "sampler_s_per_member_step": cost,
-                     "members": size["members"], "unet": size["unet"]})
-        print(f"{name}: {params / 1e6:.2f} M parameters, training {ips:.2f} images/s "
-              f"(batch {size['batch']}), sampler {cost:.4f} s per member per Heun step")
+    for threads in args.threads or [torch.get_num_threads()]:
+        torch.set_num_threads(threads)
+        for name, size in SIZES.items():
+            params = count_parameters(build(size, torch.device("cpu")).net)
+            ips = training_throughput(size, device, train_steps)
+            cost = sampler_cost(size, device, sample_steps)
+            rows.append({"size": name, "parameters": params, "batch": size["batch"],
+                         "threads": threads, "train_images_per_s": ips,
+                         "sampler_s_per_member_step": cost, "members": size["members"],
+                         "unet": size["unet"]})
+            print(f"{name}, {threads} thread(s): {params / 1e6:.2f} M parameters, training "
+                  f"{ips:.2f} images/s (batch {size['batch']}), sampler {cost:.4f} s per "
+                  "member per Heun step")
     machine = {"device": str(device), "cpu": platform.processor() or platform.machine(),
                "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                "torch": torch.__version__, "python": platform.python_version(),
@@ -151,14 +154,15 @@ def write_results(rows: list[dict], machine: dict, command: str, device: torch.d
         f"Command: `{command}`", "",
         f"Machine: {machine['cpu_count']} CPUs ({machine['cpu']}), device `{machine['device']}`"
         + (f" ({machine['gpu']})" if "gpu" in machine else "")
-        + f", torch {machine['torch']} with {machine['torch_threads']} thread(s); load average "
+        + f", torch {machine['torch']}; load average "
         f"at the end {', '.join(f'{v:.1f}' for v in machine['load_average'])} (a shared "
         "machine: other work competes for the CPUs, so treat the figures as lower bounds).", "",
-        "| size | parameters | training images/s (batch) | sampler s per member per step |",
-        "|---|---|---|---|",
+        "| size | parameters | torch threads | training images/s (batch) "
+        "| sampler s per member per step |",
+        "|---|---|---|---|---|",
     ]
     for r in rows:
-        lines.append(f"| {r['size']} | {r['parameters'] / 1e6:.2f} M | "
+        lines.append(f"| {r['size']} | {r['parameters'] / 1e6:.2f} M | {r['threads']} | "
                      f"{r['train_images_per_s']:.2f} ({r['batch']}) | "
                      f"{r['sampler_s_per_member_step']:.4f} |")
     lines += ["", "Training step: EDM loss forward, backward, gradient clipping, Adam "
