@@ -71,6 +71,20 @@ def test_save_load_round_trip_gives_identical_outputs(tiny_prior, tmp_path):
                                 tiny_prior.sample(2, seed=3, steps=4, device="cpu"))
 
 
+def test_a_loaded_prior_knows_its_directory_and_pickles_without_its_modules(tiny_prior,
+                                                                           tmp_path):
+    path = tiny_prior.save(tmp_path / "p")
+    loaded = Prior.load(path)
+    assert loaded.path == path
+    loaded.denoiser("cpu")
+    copy = pickle.loads(pickle.dumps(loaded))
+    assert copy.id == loaded.id
+    assert copy._denoisers == {}
+    x = torch.randn(1, 2, 8, 8)
+    with torch.no_grad():
+        assert torch.equal(copy.denoiser("cpu")(x, 0.5), loaded.denoiser("cpu")(x, 0.5))
+
+
 def test_saved_prior_is_safetensors_and_json_only(tiny_prior, tmp_path):
     path = tiny_prior.save(tmp_path / "p")
     assert sorted(p.name for p in path.iterdir()) == ["config.json", "normalizer.safetensors",

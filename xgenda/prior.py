@@ -101,6 +101,19 @@ class Prior:
         self._denoisers: dict[tuple[str, Any], Any] = {}
         self._lock = threading.Lock()
         self._id: str | None = None
+        #: directory the prior was loaded from or last saved to (None for an in-memory one)
+        self.path: Path | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # modules cached per device and the lock stay in their process
+        state = dict(self.__dict__)
+        state["_denoisers"] = {}
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
 
     # -- description ------------------------------------------------------------
     @property
@@ -364,6 +377,7 @@ class Prior:
                     "config": self._config, "metadata": self.metadata,
                     "checksums": {name: _sha256(path / name) for name in (_WEIGHTS, _NORMALIZER)}}
         (path / _CONFIG).write_text(json.dumps(document, indent=2, default=_json_default))
+        self.path = path
         return path
 
     @classmethod
@@ -417,8 +431,10 @@ class Prior:
         from xgenda.normalize import Normalizer
 
         normalizer = Normalizer.from_dataset(_dataset_from_arrays(arrays, structure))
-        return cls(document["config"], normalizer, weights=weights, land_mask=land_mask,
-                   metadata=document.get("metadata", {}))
+        prior = cls(document["config"], normalizer, weights=weights, land_mask=land_mask,
+                    metadata=document.get("metadata", {}))
+        prior.path = path
+        return prior
 
 
 def member_noise(seed: int, member: int, shape: tuple[int, ...]) -> torch.Tensor:
