@@ -18,7 +18,7 @@ import json
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import xarray as xr
@@ -246,7 +246,7 @@ class Prior:
                 module = self._build_denoiser().to(device=dev, dtype=dtype).eval()
                 module.requires_grad_(False)
                 self._denoisers[key] = module
-        return module
+        return module  # type: ignore[return-value]
 
     def _build_denoiser(self) -> torch.nn.Module:
         from xgenda.diffusion.edm import DenoiserFunction, EDMPrecond
@@ -256,6 +256,7 @@ class Prior:
         if self._denoise_fn is not None:
             return DenoiserFunction(self._denoise_fn, channels, self.sigma_data)
         net = UNet(self._config["unet"])
+        assert self._weights is not None  # a prior has weights or a denoise_fn
         net.load_state_dict(self._weights)
         return EDMPrecond(net, channels, self.sigma_data, self._config["mask_channel"])
 
@@ -267,7 +268,7 @@ class Prior:
         steps: int = 32,
         device: str = "auto",
         *,
-        solver: str = "heun",
+        solver: Literal["heun", "euler"] = "heun",
         churn: float = 0.0,
         batch_size: int | None = None,
         progress: bool = False,
@@ -540,7 +541,8 @@ def _dataset_to_arrays(ds: xr.Dataset) -> tuple[dict[str, np.ndarray], dict[str,
 
 def _dataset_from_arrays(arrays: Mapping[str, np.ndarray], structure: Mapping[str, Any]
                          ) -> xr.Dataset:
-    data_vars, coords = {}, {}
+    data_vars: dict[str, xr.Variable] = {}
+    coords: dict[str, xr.Variable] = {}
     for name, entry in structure["variables"].items():
         if entry["kind"] == "array":
             values = arrays[name]

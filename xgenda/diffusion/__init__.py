@@ -2,11 +2,16 @@
 
 Submodules (all import torch):
 
-- :mod:`xgenda.diffusion.edm`: ``edm_coefficients``, ``EDMPrecond``, ``edm_loss``
+- :mod:`xgenda.diffusion.edm`: ``edm_coefficients``, ``EDMPrecond``, ``edm_loss``,
+  ``DenoiserFunction`` (a user's denoiser with the same interface)
 - :mod:`xgenda.diffusion.unet`: ``UNet`` (DDPM++/SongUNet family), ``UNetConfig``
-- :mod:`xgenda.diffusion.sampling`: ``karras_sigmas``, ``edm_sample``
-- :mod:`xgenda.diffusion.training`: ``train``, ``TrainConfig``
-- :mod:`xgenda.diffusion.data`: random patches from xarray Datasets
+- :mod:`xgenda.diffusion.sampling`: ``karras_sigmas``, ``edm_sample`` (Heun / Euler, churn)
+- :mod:`xgenda.diffusion.training`: ``train``, ``TrainConfig``, ``export_checkpoint``
+  (the loop itself is in :mod:`~xgenda.diffusion.loop`, checkpoints in
+  :mod:`~xgenda.diffusion.checkpoint`)
+- :mod:`xgenda.diffusion.data`: random training patches from xarray Datasets
+- :mod:`xgenda.diffusion.guidance`, :mod:`~xgenda.diffusion.vp`: guided denoisers and
+  the GenDA (VP / DDIM) sampler used by assimilation
 
 This package module imports nothing heavy so that ``import xgenda.diffusion`` is cheap.
 """

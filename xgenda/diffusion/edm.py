@@ -21,10 +21,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import overload
 
 import torch
 
 __all__ = ["DenoiserFunction", "EDMPrecond", "edm_coefficients", "edm_loss", "ocean_mask"]
+
+
+@overload
+def edm_coefficients(sigma: torch.Tensor, sigma_data: float = 1.0
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]: ...
+
+
+@overload
+def edm_coefficients(sigma: float, sigma_data: float = 1.0
+                     ) -> tuple[float, float, float, float]: ...
 
 
 def edm_coefficients(
@@ -50,10 +61,10 @@ def edm_coefficients(
         total = sigma**2 + sigma_data**2
         return (sigma_data**2 / total, sigma * sigma_data / total.sqrt(),
                 1.0 / total.sqrt(), sigma.log() / 4.0)
-    sigma = float(sigma)
-    total = sigma**2 + sigma_data**2
-    return (sigma_data**2 / total, sigma * sigma_data / math.sqrt(total),
-            1.0 / math.sqrt(total), math.log(sigma) / 4.0)
+    s = float(sigma)
+    total_f = s**2 + sigma_data**2
+    return (sigma_data**2 / total_f, s * sigma_data / math.sqrt(total_f),
+            1.0 / math.sqrt(total_f), math.log(s) / 4.0)
 
 
 def ocean_mask(x: torch.Tensor) -> torch.Tensor:
@@ -172,7 +183,7 @@ def edm_loss(
     noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
     s = sigma.reshape(-1, 1, 1, 1)
     denoised = precond(x0 + s * noise, sigma, mask)
-    sd = precond.sigma_data
+    sd = float(precond.sigma_data)  # type: ignore[arg-type]
     weight = (s**2 + sd**2) / (s * sd) ** 2
     err = weight * (denoised.to(x0.dtype) - x0) ** 2 * valid
     count = valid.sum(dim=(1, 2, 3)).clamp_min(1)

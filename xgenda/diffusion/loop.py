@@ -34,8 +34,8 @@ def run_training(cfg: Any, unet_config: UNetConfig, normalizer: Any, train_data:
     on_gpu = device.type == "cuda"
     memory_format = torch.channels_last if on_gpu and cfg.channels_last else \
         torch.contiguous_format
-    precond.to(memory_format=memory_format)
-    ema.to(memory_format=memory_format)
+    precond.to(memory_format=memory_format)  # type: ignore[call-overload]
+    ema.to(memory_format=memory_format)  # type: ignore[call-overload]
     optimizer = torch.optim.Adam(precond.parameters(), lr=cfg.lr, betas=cfg.adam_betas,
                                  weight_decay=cfg.weight_decay)
     rng = np.random.default_rng(cfg.seed)
@@ -60,7 +60,7 @@ def run_training(cfg: Any, unet_config: UNetConfig, normalizer: Any, train_data:
         if land_seen is not None and state.land_seen is not None:
             land_seen = state.land_seen.astype(np.float32)
     info["parameters"] = count_parameters(net)
-    model = torch.compile(precond) if cfg.compile else precond
+    model: Any = torch.compile(precond) if cfg.compile else precond
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=on_gpu and cfg.bf16)
 
     def snapshot() -> TrainingState:
@@ -70,7 +70,7 @@ def run_training(cfg: Any, unet_config: UNetConfig, normalizer: Any, train_data:
         return TrainingState(
             step=step, images_seen=images, model=_cpu(net.state_dict()),
             ema=_cpu(ema.net.state_dict()), optimizer=optimizer.state_dict(),
-            numpy_rng=rng.bit_generator.state, torch_rng=torch.get_rng_state(),
+            numpy_rng=dict(rng.bit_generator.state), torch_rng=torch.get_rng_state(),
             loss_rng=loss_gen.get_state(), land_seen=land_seen,
             normalizer_stats=normalizer.to_dataset(), info=dict(info))
 

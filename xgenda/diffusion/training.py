@@ -20,7 +20,7 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import xarray as xr
@@ -115,7 +115,7 @@ class TrainConfig:
     p_std: float = 1.2
     unet: dict[str, Any] = field(default_factory=dict)
     mask_channel: bool = True
-    climatology: str | None = None
+    climatology: Literal["month", "pixel"] | None = None
     train_time: list[str] | None = None
     val_time: list[str] | None = None
     val_fraction: float = 0.1
@@ -459,5 +459,5 @@ def export_checkpoint(checkpoint_dir: str | os.PathLike[str], output: str | os.P
     metadata["hardware"] = info.get("hardware", metadata["hardware"])
     prior = _make_prior(state.ema, UNetConfig(**info["unet"]), info["variables"], normalizer,
                         sampler, cfg, state.land_seen, metadata)
-    prior.save(output)
+    prior.save(Path(output))
     return prior

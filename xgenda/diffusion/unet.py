@@ -108,12 +108,22 @@ def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
+def _zero(conv: nn.Conv2d) -> nn.Conv2d:
+    """``conv`` with zero weights and bias (a block that starts as the identity)."""
+    nn.init.zeros_(conv.weight)
+    if conv.bias is not None:
+        nn.init.zeros_(conv.bias)
+    return conv
+
+
 def _norm(channels: int) -> nn.GroupNorm:
     return nn.GroupNorm(num_groups=min(32, max(1, channels // 4)), num_channels=channels, eps=1e-6)
 
 
 class NoiseEmbedding(nn.Module):
     """Features of ``c_noise`` (B,) -> (B, channels): sinusoidal or random Fourier."""
+
+    freqs: torch.Tensor
 
     def __init__(self, channels: int, kind: str = "positional", scale: float = 16.0) -> None:
         super().__init__()
@@ -140,9 +150,7 @@ class Attention(nn.Module):
         super().__init__()
         self.norm = _norm(channels)
         self.qkv = nn.Conv2d(channels, 3 * channels, 1)
-        self.proj = nn.Conv2d(channels, channels, 1)
-        nn.init.zeros_(self.proj.weight)
-        nn.init.zeros_(self.proj.bias)
+        self.proj = _zero(nn.Conv2d(channels, channels, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape
@@ -165,9 +173,7 @@ class ResBlock(nn.Module):
         self.affine = nn.Linear(emb_ch, out_ch)
         self.norm1 = _norm(out_ch)
         self.dropout = nn.Dropout(dropout)
-        self.conv1 = nn.Conv2d(out_ch, out_ch, 3, padding=1)
-        nn.init.zeros_(self.conv1.weight)
-        nn.init.zeros_(self.conv1.bias)
+        self.conv1 = _zero(nn.Conv2d(out_ch, out_ch, 3, padding=1))
         self.skip = nn.Conv2d(in_ch, out_ch, 1) if in_ch != out_ch or resample != "none" else None
         self.attn = Attention(out_ch) if attention else None
 
@@ -246,9 +252,7 @@ class UNet(nn.Module):
                 self.decoder.append(ResBlock(ch, ch, emb_ch, config.dropout, resample="up"))
 
         self.norm_out = _norm(ch)
-        self.conv_out = nn.Conv2d(ch, config.out_channels, 3, padding=1)
-        nn.init.zeros_(self.conv_out.weight)
-        nn.init.zeros_(self.conv_out.bias)
+        self.conv_out = _zero(nn.Conv2d(ch, config.out_channels, 3, padding=1))
 
     def forward(self, x: torch.Tensor, c_noise: torch.Tensor) -> torch.Tensor:
         """Raw network output.
