@@ -195,10 +195,31 @@ def run_block(spec: BlockSpec, sets: Sequence[ObservationSet], land: np.ndarray)
         noise = torch.stack([torch.randn((channels, *canvas), generator=g) for g in gens])
         x = _sample(guided, noise.to(device), spec, _PerSampleNoise(gens))
         x = x[..., :height, :width].double().cpu().numpy()
+        _check_divergence(x, ~land, spec)
         for b, (k, m) in enumerate(batch):
             phys = mean[min(k, mean.shape[0] - 1)] + std[:, None, None] * x[b]
             out[:, m, k] = np.where(land[None], np.nan, phys)
     return out
+
+
+#: Normalized values beyond this many prior standard deviations mean the sampler diverged.
+DIVERGENCE = 50.0
+
+
+def _check_divergence(x: np.ndarray, ocean: np.ndarray, spec: BlockSpec) -> None:
+    """Warn when samples (B, C, H, W, normalized) left any plausible range."""
+    values = x[..., ocean]
+    if np.isfinite(values).all() and np.abs(values).max(initial=0.0) <= DIVERGENCE:
+        return
+    import warnings
+
+    hint = "use more steps (SDA and DPS need 64 or more with dense observations), " \
+        "a smaller guidance strength, or method='mmps'" if spec.method in ("sda", "dps") \
+        else "use more steps or check the observation errors"
+    warnings.warn(
+        f"the {spec.method!r} sampler diverged ({spec.steps} steps): samples reach "
+        f"{np.nanmax(np.abs(values)):.3g} prior standard deviations (or NaN); {hint}",
+        RuntimeWarning, stacklevel=2)
 
 
 def sample_batches(times: int, members: int,
