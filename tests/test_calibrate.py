@@ -81,7 +81,7 @@ def test_table_scores_match_an_independent_computation(template, prior, obs, res
 def test_best_setting_has_the_lowest_score_and_is_not_unguided(result):
     best, table = result
     score = table.score
-    i, j = np.unravel_index(int(score.argmin()), score.shape)
+    i, j = np.unravel_index(int(np.argmin(score.values)), score.shape)
     assert best == {"method": "dps", "steps": int(table.steps[i]),
                     "gamma": float(table.zeta[j])}
     assert best["gamma"] != 0.001
