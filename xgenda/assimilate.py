@@ -444,7 +444,8 @@ def resume_to_zarr(ens: xr.Dataset, store: Any, **to_zarr_kwargs: Any) -> np.nda
     store : str, path or zarr store
         Target.
     **to_zarr_kwargs
-        Passed to :meth:`xarray.Dataset.to_zarr` (e.g. ``storage_options``).
+        Passed to :meth:`xarray.Dataset.to_zarr` (e.g. ``storage_options``); a new store
+        is written in zarr format 2 with consolidated metadata unless these say otherwise.
 
     Returns
     -------
@@ -457,7 +458,9 @@ def resume_to_zarr(ens: xr.Dataset, store: Any, **to_zarr_kwargs: Any) -> np.nda
     bounds = np.cumsum((0, *chunks))
     exists = _store_exists(store)
     if not exists:
-        ens.to_zarr(store, mode="w-", compute=False, **to_zarr_kwargs)
+        # zarr format 2 with consolidated metadata: readable by every zarr client
+        create = {"zarr_format": 2, "consolidated": True, **to_zarr_kwargs}
+        ens.to_zarr(store, mode="w-", compute=False, **create)
         todo = np.arange(ens.sizes["time"])
     else:
         todo = missing_times(ens, store)
