@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, rec in recs.items():
         mean = rec.mean("member") if "member" in rec.dims else rec
         s = mean.genda.diag.alongtrack_rmse_scores(withheld, "ssh", time_tolerance="12h")
-        along[name] = {k: float(s[k]) for k in ("mu", "sigma") if k in s}
+        along[name] = {k: float(s[k]) for k in ("mu", "sigma", "n_obs")}
 
     device = str(xgenda._runtime.resolve_device(args.device))
     info = {
@@ -152,9 +152,11 @@ def _markdown(info: dict[str, Any], table: str) -> str:
         "`rmse`, `mu`, `sigma`, `lambda_km` are those of the ensemble mean; `drifter_rmse_*` "
         "against the withheld drifters (m s-1); `-`: not applicable or no 0.5 crossing.", "",
         "## Along the withheld altimeter (SSH)", "",
-        "| method | mu | sigma |", "|---|---|---|",
-        *[f"| {k} | {v.get('mu', float('nan')):.3f} | {v.get('sigma', float('nan')):.3f} |"
+        "| method | mu | sigma | points |", "|---|---|---|---|",
+        *[f"| {k} | {v['mu']:.3f} | {v['sigma']:.3f} | {v['n_obs']:.0f} |"
           for k, v in along.items()], "",
+        "(`nan` with 0 points: the withheld altimeter did not pass over the box during the "
+        "analysis days; use more `--days`.)", "",
         "## Cost", "",
         "| method | wall time (s) | per analysis day per member (s) |", "|---|---|---|",
         *[f"| {k} | {info['wall_s'][k]:.1f} | {per[k]:.2f} |" for k in info["wall_s"]], "",

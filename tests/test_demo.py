@@ -23,7 +23,7 @@ def report_dir(tmp_path_factory):
 
 def test_report_and_figures_are_written(report_dir):
     text = (report_dir / "report.md").read_text()
-    assert "| ssh | m |" in text and "RMSE OI" in text
+    assert "| xgenda | ssh | m |" in text and "| oi | ssh | m |" in text
     for name in ("maps_ssh", "maps_sst", "maps_sss", "oi_ssh", "spectrum_ssh", "spectrum_sst",
                  "spread_skill"):
         png = report_dir / f"{name}.png"
@@ -35,9 +35,9 @@ def test_report_and_figures_are_written(report_dir):
 def test_ensemble_mean_beats_prior_mean_on_observed_sst(report_dir):
     import pandas as pd
 
-    scores = pd.read_csv(report_dir / "scores.csv", index_col="variable")
-    assert scores.loc["sst", "rmse_ensemble_mean"] < scores.loc["sst", "rmse_prior_mean"]
-    assert np.isfinite(scores.loc["ssh", "crps"])
+    scores = pd.read_csv(report_dir / "scores.csv", index_col=["method", "variable"])
+    assert scores.loc[("xgenda", "sst"), "rmse"] < scores.loc[("prior_mean", "sst"), "rmse"]
+    assert np.isfinite(scores.loc[("xgenda", "ssh"), "crps"])
 
 
 def test_bad_member_count_is_a_clear_error(tmp_path, capsys):
