@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -121,7 +121,6 @@ class BlockSpec:
     tile_overlap: int = 0
     padding: str = "mask"
     time_error_growth: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _mean_fields(prior: Any, spec: BlockSpec) -> np.ndarray:
