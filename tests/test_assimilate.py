@@ -21,12 +21,7 @@ from xgenda.assimilate import missing_times, resume_to_zarr  # noqa: E402
 MEAN, STD = 0.1, 0.2  # physical ssh = MEAN + STD * normalized state
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -20,12 +20,7 @@ from xgenda.testing import GaussianDenoiser, gaussian_covariance  # noqa: E402
 N = 8  # the state is one 8 x 8 channel
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class Problem:

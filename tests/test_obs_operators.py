@@ -19,12 +19,7 @@ from xgenda.obs.table import ObservationTable  # noqa: E402
 TIMES = pd.date_range("2020-01-01", periods=3, freq="D")
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _grid(ny: int = 8, nx: int = 10, land: np.ndarray | None = None,

@@ -19,12 +19,14 @@ def test_import_does_not_import_torch():
 
 
 def test_version_is_exposed():
-    assert isinstance(xgenda.__version__, str) and xgenda.__version__.count(".") == 2
+    assert isinstance(xgenda.__version__, str)
+    assert xgenda.__version__.count(".") == 2
 
 
 def test_accessor_registered_on_dataset_and_dataarray():
     ds = ocean_dataset(nt=1, ny=3, nx=3)
-    assert hasattr(ds, "genda") and hasattr(ds.ssh, "genda")
+    assert hasattr(ds, "genda")
+    assert hasattr(ds.ssh, "genda")
 
 
 def test_accessor_is_stateless():
@@ -48,7 +50,8 @@ def test_raise_if_dask_computes_allows_budget():
 def test_ocean_dataset_is_deterministic_and_has_land():
     a, b = ocean_dataset(seed=3), ocean_dataset(seed=3)
     xr.testing.assert_identical(a, b)
-    assert bool(a.ssh.isnull().any()) and bool(a.ssh.notnull().any())
+    assert bool(a.ssh.isnull().any())
+    assert bool(a.ssh.notnull().any())
 
 
 def test_unknown_attribute_raises():

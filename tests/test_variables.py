@@ -39,7 +39,8 @@ def test_lon_wrapped_to_minus180_180_and_sorted():
     ds = ocean_dataset(nt=1, ny=4, nx=6, lon=(170.0, 200.0), land=False)
     out = ds.genda.standardize()
     lon = out.lon.values
-    assert np.all(lon >= -180) and np.all(lon < 180)
+    assert np.all(lon >= -180)
+    assert np.all(lon < 180)
     assert np.all(np.diff(lon) > 0)
     # the value at 195 E is now at -165 E
     np.testing.assert_allclose(out.ssh.sel(lon=-165.0 - 2.5 + 2.5, method="nearest").values,
@@ -98,7 +99,8 @@ def test_alias_not_renamed_onto_existing_canonical_variable():
     ds["sla"] = ds.ssh - 0.1
     ds.sla.attrs["units"] = "m"
     out = ds.genda.standardize()
-    assert "sla" in out and "ssh" in out
+    assert "sla" in out
+    assert "ssh" in out
     np.testing.assert_allclose(out.ssh.values, ds.ssh.values)
 
 
