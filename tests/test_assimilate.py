@@ -466,3 +466,10 @@ def test_command_line_writes_and_resumes_an_ensemble(network_prior_dir, obs, tmp
     assert "--resume" in capsys.readouterr().err
     assert main([*argv, "--resume"]) == 0
     assert "0 time(s) computed now" in capsys.readouterr().out
+
+
+def test_ekman_model_needs_a_decomposed_state_prior(prior):
+    template = _template(nt=1)
+    with pytest.raises(ValueError, match="no 'u_res'/'v_res'"):
+        xgenda.assimilate(template, prior, point_observations(template, n=5), members=1,
+                          steps=1, ekman_model=object())

@@ -473,6 +473,13 @@ def test_assimilated_decomposed_state_conditions_on_winds_and_recomposes_current
     assert float(np.abs(ens.uwind - winds.uwind).max()) < 0.5
     assert float(np.abs(ens.vwind - winds.vwind).max()) < 0.5
     total = ens.genda.recompose_currents(model)
+    torch.set_num_threads(1)
+    try:
+        auto = assimilate.assimilate(ds[["ssh"]].isel(time=slice(0, 2)), prior, [obs],
+                                     members=3, steps=16, method="mmps", ekman_model=model)
+        np.testing.assert_allclose(auto["u"].values, total["u"].values, rtol=1e-6)
+    finally:
+        torch.set_num_threads(threads)
     assert total["u"].dims == ("member", "time", "lat", "lon")
     assert total["u"].attrs["standard_name"] == "eastward_sea_water_velocity"
     for k in range(3):

@@ -66,6 +66,7 @@ def assimilate(
     tau: float = 0.1,
     time_error_growth: float = 0.0,
     padding: str = "mask",
+    ekman_model: Any = None,
 ) -> xr.Dataset:
     """Posterior ensemble of the ocean state on the template's grid and times (lazy).
 
@@ -130,6 +131,11 @@ def assimilate(
         units per day: ``err^2 -> err^2 + (growth |dt|)^2``.
     padding : {"mask", "reflect"}
         Edge treatment of the Gaussian blur of smoothed products.
+    ekman_model : xgenda.currents.EkmanModel, optional
+        For a prior of the decomposed state (residual currents ``u_res``, ``v_res``
+        and winds ``uwind``, ``vwind`` as channels, e.g. GenDA's seven channels): the
+        total currents ``u``, ``v`` of each member are recomposed lazily from its own
+        SSH, winds and residual (:func:`xgenda.currents.recompose_currents`).
 
     Returns
     -------
@@ -238,8 +244,16 @@ def assimilate(
                                       meta=np.empty((0,) * 5, np.float32)))
         start += size
     data = da.concatenate(pieces, axis=2)
-    return _as_dataset(data, template, variables, members, spec, summary, preset,
-                       prior_obj)
+    ens = _as_dataset(data, template, variables, members, spec, summary, preset, prior_obj)
+    if ekman_model is not None:
+        from xgenda.currents import is_decomposed_state, recompose_currents
+
+        if not is_decomposed_state(variables):
+            raise ValueError(
+                f"ekman_model recomposes total currents from residual ones, but the prior "
+                f"models {list(variables)} (no 'u_res'/'v_res'); leave ekman_model out")
+        ens = recompose_currents(ens, ekman_model)
+    return ens
 
 
 def _positive_int(value: Any, name: str) -> int:
