@@ -12,13 +12,7 @@ torch = pytest.importorskip("torch")
 from xgenda.diffusion.edm import DenoiserFunction, EDMPrecond, edm_coefficients, edm_loss  # noqa: E402
 from xgenda.diffusion.sampling import edm_sample, karras_sigmas  # noqa: E402
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class _Constant(torch.nn.Module):

@@ -21,12 +21,7 @@ from xgenda.testing import ocean_dataset  # noqa: E402
 VARIABLES = ["ssh", "sst"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def scalar_normalizer(means: dict[str, float], stds: dict[str, float]) -> Normalizer:

@@ -8,13 +8,7 @@ torch = pytest.importorskip("torch")
 
 from xgenda.diffusion.unet import Attention, UNet, UNetConfig, count_parameters  # noqa: E402
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny(**kwargs) -> UNetConfig:
