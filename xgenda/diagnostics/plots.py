@@ -129,7 +129,7 @@ class Plots:
             ax0.loglog(c.wavelength.values, c.compute().values, label=label)
         ax0.invert_xaxis()
         ax0.set_xlabel("wavelength (km)")
-        ax0.set_ylabel(f"PSD ({curves['truth'].attrs['units']})")
+        ax0.set_ylabel(f"PSD ({curves['truth'].attrs['units'].replace('(m)2', 'm2')})")
         ax0.legend()
         ax1.semilogx(score.wavelength.values, score.values, "k-")
         ax1.axhline(0.5, color="grey", ls="--", lw=1)
@@ -143,6 +143,10 @@ class Plots:
         ax1.set_xlabel("wavelength (km)")
         ax1.set_ylabel("PSD score 1 - PSD(err)/PSD(truth)")
         ax1.set_title("effective resolution")
+        from matplotlib.ticker import NullFormatter
+
+        for ax in (ax0, ax1):  # minor log labels collide over a decade or two of wavelengths
+            ax.xaxis.set_minor_formatter(NullFormatter())
         return _finish(fig, save)
 
     def spread_skill(self, truth: xr.Dataset | xr.DataArray, var: str | None = "ssh", *,
