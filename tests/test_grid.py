@@ -80,3 +80,13 @@ def test_mean_spacing_km_of_twelfth_degree_grid():
     dx_km, dy_km = grid.mean_spacing_km(g)
     assert dy_km == pytest.approx(6371.0 * np.deg2rad(1 / 12), rel=1e-9)
     assert 7.0 < dx_km < 7.8
+
+
+def test_time_blocks_from_argument_chunks_or_none():
+    ds = ocean_dataset(nt=5, ny=3, nx=3)
+    assert grid.time_blocks(ds, 2) == (2, 2, 1)
+    assert grid.time_blocks(ds) is None
+    assert grid.time_blocks(ds.chunk({"time": 3})) == (3, 2)
+    assert grid.time_blocks(ds.ssh.chunk({"time": 4})) == (4, 1)
+    with pytest.raises(ValueError, match="time_chunk must be >= 1"):
+        grid.time_blocks(ds, 0)

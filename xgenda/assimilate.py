@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from xgenda.grid import check_grid, spacing_deg
+from xgenda.grid import check_grid, spacing_deg, time_blocks
 
 __all__ = ["assimilate", "missing_times", "resume_to_zarr"]
 
@@ -229,7 +229,7 @@ def assimilate(
         seed=int(seed), steps=steps, method=method, params=params, sampler=sampler,
         time_window=window, device=str(device), batch_size=batch_size, tile_overlap=overlap,
         padding=padding, time_error_growth=float(time_error_growth))
-    blocks = _time_blocks(template, time_chunk)
+    blocks = time_blocks(template, time_chunk) or (1,) * template.sizes["time"]
     token = dask.base.tokenize(ref.id, spec, [s.data for s in routed], land)
     pieces = []
     start = 0
@@ -347,16 +347,6 @@ def _land_mask(template: xr.Dataset | xr.DataArray, prior: Any) -> Any:
     if pmask is not None and np.shape(pmask) == shape:
         land = land | (np.asarray(pmask) <= 0)
     return land
-
-
-def _time_blocks(template: xr.Dataset | xr.DataArray, time_chunk: int | None) -> list[int]:
-    n = template.sizes["time"]
-    if time_chunk is not None:
-        return [min(time_chunk, n - s) for s in range(0, n, time_chunk)]
-    chunks = template.chunksizes if isinstance(template, xr.DataArray) else template.chunks
-    if chunks and "time" in chunks:
-        return [int(c) for c in chunks["time"]]
-    return [1] * n
 
 
 def _replace(spec: Any, **changes: Any) -> Any:

@@ -174,6 +174,24 @@ def cell_area(obj: xr.Dataset | xr.DataArray) -> xr.DataArray:
                         attrs={"long_name": "cell area", "units": "m2"})
 
 
+def time_blocks(
+    obj: xr.Dataset | xr.DataArray, time_chunk: int | None = None
+) -> tuple[int, ...] | None:
+    """Lengths of the blocks of analysis times a lazy computation runs over.
+
+    ``time_chunk`` when given, else the ``time`` chunks of a dask-backed ``obj``,
+    else ``None`` (not chunked along time: the caller decides).
+    """
+    nt = obj.sizes["time"]
+    if time_chunk is not None:
+        if int(time_chunk) < 1:
+            raise ValueError(f"time_chunk must be >= 1, got {time_chunk}")
+        step = int(time_chunk)
+        return tuple(min(step, nt - s) for s in range(0, nt, step))
+    chunks = obj.chunksizes
+    return tuple(int(c) for c in chunks["time"]) if "time" in chunks else None
+
+
 def _edges(centres: np.ndarray) -> np.ndarray:
     c = np.asarray(centres, dtype=float)
     if c.size == 1:

@@ -27,7 +27,7 @@ from typing import Any, Literal
 import numpy as np
 import xarray as xr
 
-from xgenda.grid import EARTH_RADIUS_M, check_grid
+from xgenda.grid import EARTH_RADIUS_M, check_grid, time_blocks
 from xgenda.variables import VARIABLES
 
 __all__ = ["optimal_interpolation"]
@@ -131,7 +131,7 @@ def optimal_interpolation(
     params = {"L": (Lx_km, Ly_km, Lt_days), "noise": noise, "window": window,
               "max_obs": int(max_obs), "seed": int(seed)}
 
-    blocks = _time_blocks(template, time_chunk)
+    blocks = time_blocks(template, time_chunk)
     if blocks is None:
         pts = _prepare(obs_ds, var, t0, mean, signal_var)
         data = _analyse(t_days, labels, lat, lon, pts, grid_mean, **params)
@@ -210,18 +210,6 @@ def _days(values: np.ndarray, t0: Any) -> np.ndarray:
     if np.issubdtype(values.dtype, np.datetime64):
         return (values - np.datetime64(t0)) / np.timedelta64(1, "D")
     return values.astype(float) - float(t0)
-
-
-def _time_blocks(template: xr.Dataset | xr.DataArray, time_chunk: int | None
-                 ) -> tuple[int, ...] | None:
-    nt = template.sizes["time"]
-    if time_chunk is not None:
-        if time_chunk < 1:
-            raise ValueError(f"time_chunk must be >= 1, got {time_chunk}")
-        return tuple(min(time_chunk, nt - s) for s in range(0, nt, time_chunk))
-    chunks = template.chunksizes if isinstance(template, xr.Dataset) else (
-        dict(zip(template.dims, template.chunks, strict=True)) if template.chunks else {})
-    return tuple(chunks["time"]) if "time" in chunks else None
 
 
 def _grid_mean(mean: Any, template: xr.Dataset | xr.DataArray) -> Any:
