@@ -2,7 +2,7 @@
 
 Usage::
 
-    python scripts/make_demo_training_data.py OUT.zarr [--days 1095] [--seed 0] [--size 64]
+    python scripts/make_demo_training_data.py OUT.zarr [--days 1095] [--seed 0] [--size 64] [--winds]
 
 The store is chunked one day per chunk, so training reads only the sampled days.
 """
@@ -22,13 +22,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=1095)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--winds", action="store_true",
+                        help="add 10 m winds and their Ekman current (uwind, vwind)")
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    ds = xgenda.datasets.toy_ocean(days=args.days, size=args.size, seed=args.seed)
+    ds = xgenda.datasets.toy_ocean(days=args.days, size=args.size, seed=args.seed,
+                                   winds=args.winds)
     ds = ds.chunk({"time": 1, "lat": -1, "lon": -1})
     ds.to_zarr(args.out, mode="w-", consolidated=False)
-    print(f"wrote {args.days} days of {args.size} x {args.size} toy ocean (seed {args.seed}) "
-          f"to {args.out} in {time.perf_counter() - start:.0f} s")
+    extra = " with winds" if args.winds else ""
+    print(f"wrote {args.days} days of {args.size} x {args.size} toy ocean (seed {args.seed})"
+          f"{extra} to {args.out} in {time.perf_counter() - start:.0f} s")
     return 0
 
 

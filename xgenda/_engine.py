@@ -157,7 +157,7 @@ def run_block(spec: BlockSpec, sets: Sequence[ObservationSet], land: np.ndarray)
     from xgenda._runtime import resolve_device
     from xgenda._tiling import TiledDenoiser
     from xgenda.diffusion.guidance import guided_denoiser
-    from xgenda.obs.operators import ObservationOperator
+    from xgenda.obs.operators import ObservationOperator, TotalCurrent
 
     prior = spec.prior.get()
     device = resolve_device(spec.device)
@@ -166,6 +166,10 @@ def run_block(spec: BlockSpec, sets: Sequence[ObservationSet], land: np.ndarray)
     tables = compile_tables(sets, grid, spec.times, spec.time_window)
     mean = _mean_fields(prior, spec)
     std = np.array([prior.normalizer.std[v] for v in spec.variables])
+    currents = None
+    if any((t.derived >= 0).any() for t in tables):
+        currents = TotalCurrent.for_grid(spec.lat, spec.lon, spec.variables, std, land,
+                                         device=device)
 
     height, width = grid.shape
     patch = prior.patch_size
@@ -187,7 +191,8 @@ def run_block(spec: BlockSpec, sets: Sequence[ObservationSet], land: np.ndarray)
                                  [times.index(k) for k, _ in batch], (height, width), std,
                                  mean=mean[times] if mean.shape[0] > 1 else mean,
                                  mask=~land, padding=spec.padding,  # type: ignore[arg-type]
-                                 time_error_growth=spec.time_error_growth, device=device)
+                                 time_error_growth=spec.time_error_growth, device=device,
+                                 currents=currents)
         guided = guided_denoiser(tiled, op, op.y, op.error, spec.method, **spec.params)
         gens = [torch.Generator().manual_seed(sample_seed(spec.seed, spec.times[k], m))
                 for k, m in batch]

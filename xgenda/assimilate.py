@@ -67,6 +67,7 @@ def assimilate(
     time_error_growth: float = 0.0,
     padding: str = "mask",
     ekman_model: Any = None,
+    wind: xr.Dataset | None = None,
 ) -> xr.Dataset:
     """Posterior ensemble of the ocean state on the template's grid and times (lazy).
 
@@ -132,10 +133,18 @@ def assimilate(
     padding : {"mask", "reflect"}
         Edge treatment of the Gaussian blur of smoothed products.
     ekman_model : xgenda.currents.EkmanModel, optional
-        For a prior of the decomposed state (residual currents ``u_res``, ``v_res``
-        and winds ``uwind``, ``vwind`` as channels, e.g. GenDA's seven channels): the
-        total currents ``u``, ``v`` of each member are recomposed lazily from its own
-        SSH, winds and residual (:func:`xgenda.currents.recompose_currents`).
+        For a prior of the decomposed state (residual currents ``u_res``, ``v_res``,
+        e.g. GenDA's seven channels); default ``prior.ekman_model``. With it, the total
+        currents ``u``, ``v`` of each member are recomposed lazily from its own SSH,
+        its winds (or ``wind``) and its residual
+        (:func:`xgenda.currents.recompose_currents`), and observations of the total
+        current (drifters, HF radar) are assimilated: the Ekman current of the wind is
+        removed from them and the rest is compared with ``u_geo(ssh) + u_res``.
+    wind : Dataset, optional
+        10 m winds ``uwind``, ``vwind`` (m s-1) at the analysis times, for the Ekman
+        part of a decomposed prior when its channels hold no winds, or to use other
+        winds than those of the observations. Default: the gridded wind observations
+        (:func:`xgenda.currents.wind_observations`) among ``obs``.
 
     Returns
     -------
@@ -210,9 +219,25 @@ def assimilate(
     times = np.asarray(template["time"].values)
     grid = AnalysisGrid.from_coords(lat, lon, variables)
 
-    # -- observations -----------------------------------------------------------------
-    sets = collect(obs, variables)
+    # -- current decomposition and observations ---------------------------------------
+    from xgenda.currents import is_decomposed_state
+
+    decomposed = is_decomposed_state(variables)
+    if ekman_model is not None and not decomposed:
+        raise ValueError(
+            f"ekman_model recomposes total currents from residual ones, but the prior "
+            f"models {list(variables)} (no 'u_res'/'v_res'); leave ekman_model out")
+    ekman_model = ekman_model if ekman_model is not None else \
+        getattr(prior_obj, "ekman_model", None)
+    observable = variables + (("u", "v") if decomposed and "ssh" in variables
+                              and ekman_model is not None else ())
+    sets = collect(obs, observable)
     routed, summary = route(sets, times, grid, window)
+    if any(v in ("u", "v") and v not in variables for s in routed for v in s.variables):
+        from xgenda.currents.state import without_ekman
+
+        routed = without_ekman(routed, ekman_model, _winds(wind, sets, "total-current "
+                                                                        "observations"))
     kept = sum(s["kept"] for s in summary)
     if kept == 0:
         warnings.warn("no observations fall inside the template's domain and time windows: "
@@ -246,14 +271,29 @@ def assimilate(
     data = da.concatenate(pieces, axis=2)
     ens = _as_dataset(data, template, variables, members, spec, summary, preset, prior_obj)
     if ekman_model is not None:
-        from xgenda.currents import is_decomposed_state, recompose_currents
+        from xgenda.currents import recompose_currents
 
-        if not is_decomposed_state(variables):
-            raise ValueError(
-                f"ekman_model recomposes total currents from residual ones, but the prior "
-                f"models {list(variables)} (no 'u_res'/'v_res'); leave ekman_model out")
-        ens = recompose_currents(ens, ekman_model)
+        own = "uwind" in variables and "vwind" in variables
+        ens = recompose_currents(ens, ekman_model, wind=None if own else
+                                 _winds(wind, sets, "the recomposition of total currents"))
     return ens
+
+
+def _winds(wind: xr.Dataset | None, sets: Any, purpose: str) -> xr.Dataset:
+    """The winds for the Ekman part: ``wind``, else the gridded wind observations."""
+    if wind is not None:
+        if not isinstance(wind, xr.Dataset) or not {"uwind", "vwind"} <= set(wind.variables):
+            raise ValueError(f"wind must be a Dataset with uwind, vwind (m s-1); got "
+                             f"{type(wind).__name__}")
+        return wind
+    for s in sets:
+        if s.kind != "points" and {"uwind", "vwind"} <= set(s.variables):
+            return xr.Dataset({v: s.data[v] * s.scale[v] + s.offset[v]
+                               for v in ("uwind", "vwind")})
+    raise ValueError(
+        f"{purpose} with a prior of the decomposed state need the 10 m winds: give "
+        "wind=... (uwind, vwind at the analysis times) or wind observations among obs "
+        "(xgenda.currents.wind_observations)")
 
 
 def _positive_int(value: Any, name: str) -> int:
@@ -360,7 +400,7 @@ def _as_dataset(data: Any, template: xr.Dataset | xr.DataArray, variables: tuple
                 prior: Any) -> xr.Dataset:
     from xgenda import __version__
     from xgenda.grid import LAT_ATTRS, LON_ATTRS, TIME_ATTRS
-    from xgenda.variables import VARIABLES
+    from xgenda.variables import cf_attrs
 
     coords = {
         "member": ("member", np.arange(members), {"long_name": "ensemble member",
@@ -372,7 +412,7 @@ def _as_dataset(data: Any, template: xr.Dataset | xr.DataArray, variables: tuple
     }
     data_vars = {}
     for c, name in enumerate(variables):
-        var_attrs = dict(VARIABLES[name].attrs) if name in VARIABLES else {}
+        var_attrs = cf_attrs(name)
         data_vars[name] = (("member", "time", "lat", "lon"), data[c], var_attrs)
     used = sum(s["kept"] for s in summary)
     attrs: dict[str, Any] = {

@@ -272,12 +272,12 @@ def _table(scores: dict[str, np.ndarray], steps: tuple[int, ...], name: str,
            values: tuple[float, ...], variables: tuple[str, ...], method: str,
            withhold: float, seed: int, members: int, kept: Sequence[Any],
            withheld: Sequence[Any]) -> xr.Dataset:
-    from xgenda.variables import VARIABLES
+    from xgenda.variables import units_of
 
     data_vars = {}
     for key, arr in scores.items():
         var = next((v for v in variables if key.endswith(f"_{v}")), None)
-        units = VARIABLES[var].units if var in VARIABLES else "1"
+        units = units_of(var) if var else "1"
         kind = key[: -len(var) - 1] if var else key
         attrs = {"long_name": {"crps": "fair CRPS at withheld observations",
                                "rmse": "RMSE of the ensemble mean at withheld observations",

@@ -24,11 +24,12 @@ import numpy as np
 import xarray as xr
 
 from xgenda.grid import EARTH_RADIUS_M, LAT_ATTRS, LON_ATTRS
-from xgenda.variables import VARIABLES
+from xgenda.variables import cf_attrs
 
 if TYPE_CHECKING:
     import torch
 
+    from xgenda.currents import EkmanModel
     from xgenda.diffusion.edm import DenoiserFunction, EDMPrecond
     from xgenda.normalize import Normalizer
 
@@ -39,6 +40,7 @@ FORMAT_VERSION = 1
 _WEIGHTS = "weights.safetensors"
 _NORMALIZER = "normalizer.safetensors"
 _CONFIG = "config.json"
+_EKMAN = "ekman.safetensors"
 _PICKLE_SUFFIXES = {".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin", ".joblib", ".tar"}
 
 
@@ -65,6 +67,9 @@ class Prior:
         1 over ocean, 0 over land for a prior trained on one fixed domain.
     metadata : dict, optional
         Training data, steps, images seen, losses, hardware, wall time.
+    ekman_model : xgenda.currents.EkmanModel, optional
+        For a prior of the decomposed state (channels ``u_res``, ``v_res``): the Ekman
+        model of the decomposition, saved with the prior (see :attr:`ekman_model`).
     """
 
     def __init__(
@@ -76,6 +81,7 @@ class Prior:
         denoise_fn: Callable[..., torch.Tensor] | None = None,
         land_mask: np.ndarray | None = None,
         metadata: Mapping[str, Any] | None = None,
+        ekman_model: EkmanModel | None = None,
     ) -> None:
         missing = {"variables", "patch_size", "res_deg", "spacing_km"} - set(config)
         if missing:
@@ -98,6 +104,9 @@ class Prior:
                                  f"got {land_mask.shape}")
         self.land_mask = land_mask
         self.metadata: dict[str, Any] = dict(metadata or {})
+        self._ekman_model: EkmanModel | None = None
+        if ekman_model is not None:
+            self.ekman_model = ekman_model
         self._denoisers: dict[tuple[str, Any], Any] = {}
         self._lock = threading.Lock()
         self._id: str | None = None
@@ -149,6 +158,34 @@ class Prior:
         return float(self._config["sigma_data"])
 
     @property
+    def ekman_model(self) -> EkmanModel | None:
+        """The Ekman model of a prior of the decomposed state (or None).
+
+        A prior whose channels hold the residual current ``u_res``, ``v_res``
+        (:func:`xgenda.currents.training_state`) needs the
+        :class:`~xgenda.currents.EkmanModel` of its decomposition to turn its states
+        back into total currents; set it here and :meth:`save` stores it with the
+        weights, and :func:`xgenda.assimilate` uses it by default.
+        """
+        return self._ekman_model
+
+    @ekman_model.setter
+    def ekman_model(self, model: EkmanModel | None) -> None:
+        from xgenda.currents import EkmanModel, is_decomposed_state
+
+        if model is not None:
+            if not isinstance(model, EkmanModel):
+                raise TypeError(f"ekman_model must be an xgenda.currents.EkmanModel, got "
+                                f"{type(model).__name__}")
+            if not is_decomposed_state(self.variables):
+                raise ValueError(
+                    f"this prior models {self.variables}, not the residual current "
+                    "('u_res', 'v_res'): an Ekman model belongs only to priors of the "
+                    "decomposed state (xgenda.currents.training_state)")
+        self._ekman_model = model
+        self._id = None
+
+    @property
     def id(self) -> str:
         """Short SHA-256 hash of the weights and the config: identifies the prior."""
         if self._id is None:
@@ -159,6 +196,11 @@ class Prior:
                 fn = self._denoise_fn
                 h.update(f"{type(fn).__module__}.{getattr(fn, '__qualname__', type(fn).__name__)}"
                          .encode())
+            if self._ekman_model is not None:
+                arrays, structure = _dataset_to_arrays(self._ekman_model.coefficients)
+                h.update(json.dumps(structure, sort_keys=True, default=str).encode())
+                for name in sorted(arrays):
+                    h.update(np.ascontiguousarray(arrays[name]).tobytes())
             self._id = h.hexdigest()[:16]
         return self._id
 
@@ -331,8 +373,7 @@ class Prior:
         normalized = self._as_dataset(values)
         ds = self.normalizer.invert(normalized)
         for name in self.variables:
-            ds[name].attrs = dict(VARIABLES[name].attrs) if name in VARIABLES else \
-                dict(ds[name].attrs)
+            ds[name].attrs = cf_attrs(name) or dict(ds[name].attrs)
         from xgenda import __version__
 
         ds.attrs = {"title": "unconditional samples of an xgenda diffusion prior",
@@ -374,9 +415,17 @@ class Prior:
         (path / _WEIGHTS).write_bytes(_weights_bytes(self._weights, self.land_mask))
         arrays, structure = _dataset_to_arrays(self.normalizer.to_dataset())
         save_file(arrays, str(path / _NORMALIZER), metadata={"structure": json.dumps(structure)})
+        files = [_WEIGHTS, _NORMALIZER]
+        ekman = path / _EKMAN
+        if self._ekman_model is not None:
+            arrays, structure = _dataset_to_arrays(self._ekman_model.coefficients)
+            save_file(arrays, str(ekman), metadata={"structure": json.dumps(structure)})
+            files.append(_EKMAN)
+        elif ekman.exists():
+            ekman.unlink()  # a stale model of an earlier save would not match this prior
         document = {"format": FORMAT, "format_version": FORMAT_VERSION, "id": self.id,
                     "config": self._config, "metadata": self.metadata,
-                    "checksums": {name: _sha256(path / name) for name in (_WEIGHTS, _NORMALIZER)}}
+                    "checksums": {name: _sha256(path / name) for name in files}}
         (path / _CONFIG).write_text(json.dumps(document, indent=2, default=_json_default))
         self.path = path
         return path
@@ -413,7 +462,7 @@ class Prior:
             raise ValueError(f"prior format version {document['format_version']} is newer than "
                              f"this xgenda supports ({FORMAT_VERSION}); upgrade xgenda")
         checksums = document.get("checksums", {})
-        for name in (_WEIGHTS, _NORMALIZER):
+        for name in (_WEIGHTS, _NORMALIZER, *((_EKMAN,) if _EKMAN in checksums else ())):
             if name not in checksums:
                 raise ValueError(f"{config_file} records no checksum for {name}")
             found = _sha256(path / name)
@@ -432,8 +481,16 @@ class Prior:
         from xgenda.normalize import Normalizer
 
         normalizer = Normalizer.from_dataset(_dataset_from_arrays(arrays, structure))
+        ekman_model = None
+        if _EKMAN in checksums:
+            from xgenda.currents import EkmanModel
+
+            with safe_open(str(path / _EKMAN), framework="numpy") as f:
+                structure = json.loads(f.metadata()["structure"])
+                arrays = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+            ekman_model = EkmanModel(_dataset_from_arrays(arrays, structure))
         prior = cls(document["config"], normalizer, weights=weights, land_mask=land_mask,
-                    metadata=document.get("metadata", {}))
+                    metadata=document.get("metadata", {}), ekman_model=ekman_model)
         prior.path = path
         return prior
 

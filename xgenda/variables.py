@@ -60,6 +60,33 @@ VARIABLES: dict[str, Variable] = {
 }
 """Canonical variables by name."""
 
+CURRENT_PARTS: dict[str, dict[str, str]] = {
+    "u_geo": {"standard_name": "surface_geostrophic_eastward_sea_water_velocity",
+              "long_name": "eastward geostrophic current", "units": "m s-1"},
+    "v_geo": {"standard_name": "surface_geostrophic_northward_sea_water_velocity",
+              "long_name": "northward geostrophic current", "units": "m s-1"},
+    "u_ek": {"long_name": "eastward Ekman current (linear response to the wind)",
+             "units": "m s-1"},
+    "v_ek": {"long_name": "northward Ekman current (linear response to the wind)",
+             "units": "m s-1"},
+    "u_res": {"long_name": "eastward residual current (u - u_geo - u_ek)", "units": "m s-1"},
+    "v_res": {"long_name": "northward residual current (v - v_geo - v_ek)", "units": "m s-1"},
+}
+"""CF attributes of the parts of the surface current (:mod:`xgenda.currents`): CF has
+standard names for the geostrophic part only."""
+
+
+def cf_attrs(name: str) -> dict[str, str]:
+    """CF attributes of a canonical variable or a current part (empty for other names)."""
+    if name in VARIABLES:
+        return dict(VARIABLES[name].attrs)
+    return dict(CURRENT_PARTS.get(name, {}))
+
+
+def units_of(name: str, default: str = "1") -> str:
+    """Canonical units of a variable or current part (``default`` for other names)."""
+    return cf_attrs(name).get("units", default)
+
 _COORD_ALIASES = {
     "lat": ("latitude", "nav_lat", "lat_rho", "LATITUDE", "Latitude", "y_lat"),
     "lon": ("longitude", "nav_lon", "lon_rho", "LONGITUDE", "Longitude", "x_lon"),
@@ -218,14 +245,14 @@ def _normalize_coords(ds: xr.Dataset) -> xr.Dataset:
         lon_vals = np.asarray(lon.values, dtype=float)
         if np.any((lon_vals < -180) | (lon_vals >= 180)):
             ds = ds.assign_coords(lon=(lon.dims, wrap_lon(lon_vals), lon.attrs))
-        if ds["lon"].ndim == 1 and ds["lon"].dims == ("lon",):
-            if not np.all(np.diff(ds["lon"].values) > 0):
-                ds = ds.sortby("lon")
+        if ds["lon"].ndim == 1 and ds["lon"].dims == ("lon",) and \
+                not np.all(np.diff(ds["lon"].values) > 0):
+            ds = ds.sortby("lon")
         ds["lon"].attrs = {**ds["lon"].attrs, **LON_ATTRS}
     if "lat" in ds.coords:
-        if ds["lat"].ndim == 1 and ds["lat"].dims == ("lat",):
-            if not np.all(np.diff(ds["lat"].values) > 0):
-                ds = ds.sortby("lat")
+        if ds["lat"].ndim == 1 and ds["lat"].dims == ("lat",) and \
+                not np.all(np.diff(ds["lat"].values) > 0):
+            ds = ds.sortby("lat")
         ds["lat"].attrs = {**ds["lat"].attrs, **LAT_ATTRS}
     if "time" in ds.coords:
         ds["time"].attrs = {**TIME_ATTRS, **{k: v for k, v in ds["time"].attrs.items()

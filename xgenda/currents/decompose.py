@@ -25,22 +25,11 @@ from xgenda.currents._inputs import (
 )
 from xgenda.currents.ekman import EkmanModel
 from xgenda.grid import check_grid
-from xgenda.variables import VARIABLES
+from xgenda.variables import CURRENT_PARTS, VARIABLES
 
 __all__ = ["COMPONENTS", "decompose_currents", "recompose_currents"]
 
-COMPONENTS: dict[str, dict[str, str]] = {
-    "u_geo": {"standard_name": "surface_geostrophic_eastward_sea_water_velocity",
-              "long_name": "eastward geostrophic current", "units": "m s-1"},
-    "v_geo": {"standard_name": "surface_geostrophic_northward_sea_water_velocity",
-              "long_name": "northward geostrophic current", "units": "m s-1"},
-    "u_ek": {"long_name": "eastward Ekman current (linear response to the wind)",
-             "units": "m s-1"},
-    "v_ek": {"long_name": "northward Ekman current (linear response to the wind)",
-             "units": "m s-1"},
-    "u_res": {"long_name": "eastward residual current (u - u_geo - u_ek)", "units": "m s-1"},
-    "v_res": {"long_name": "northward residual current (v - v_geo - v_ek)", "units": "m s-1"},
-}
+COMPONENTS: dict[str, dict[str, str]] = CURRENT_PARTS
 """Names and CF attributes of the parts of the current."""
 
 _IDENTITY = "u = u_geo + u_ek + u_res, v = v_geo + v_ek + v_res"

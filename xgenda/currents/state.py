@@ -11,6 +11,7 @@ and the wind observations in xgenda's conventions.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -20,7 +21,8 @@ from xgenda.currents.decompose import decompose_currents
 from xgenda.currents.ekman import EkmanModel
 from xgenda.variables import VARIABLES
 
-__all__ = ["GENDA_STATE", "is_decomposed_state", "training_state", "wind_observations"]
+__all__ = ["GENDA_STATE", "is_decomposed_state", "training_state", "wind_observations",
+           "without_ekman"]
 
 GENDA_STATE: tuple[str, ...] = ("ssh", "sst", "sss", "u_res", "v_res", "uwind", "vwind")
 """Channels of GenDA's prior, in its order."""
@@ -112,3 +114,89 @@ def wind_observations(
             float(error), attrs={"long_name": f"{v} observation error standard deviation",
                                  "units": "m s-1"})
     return out
+
+
+def without_ekman(sets: Sequence[Any], ekman_model: EkmanModel, wind: xr.Dataset,
+                  ) -> list[Any]:
+    """Observation sets of the total current with the Ekman current of ``wind`` removed.
+
+    A prior of the decomposed state sees a total-current observation (drifters, HF
+    radar) through ``u_geo(ssh) + u_res``: the Ekman part ``u_ek`` of the wind is
+    subtracted from the observed value first. ``u_ek`` is ``ekman_model.predict(wind)``
+    at the wind time nearest to each observation (within the wind's time step),
+    interpolated bilinearly to the observation's position; 0 where the model is
+    undefined, as in :func:`xgenda.currents.decompose_currents`. Lazy on dask input.
+
+    Parameters
+    ----------
+    sets : sequence of ObservationSet
+        Validated (routed) sets; those without ``u``/``v`` pass unchanged.
+    ekman_model : EkmanModel
+    wind : Dataset
+        ``uwind``, ``vwind`` (or ``tau_x``, ``tau_y``) with a ``time`` dim.
+
+    Raises
+    ------
+    ValueError
+        For smoothed (L4) total-current products, winds without times, or
+        observations farther from every wind time than the wind's time step.
+    """
+    from dataclasses import replace
+
+    out, pred = [], None
+    for s in sets:
+        observed = [v for v in s.variables if v in ("u", "v")]
+        if not observed:
+            out.append(s)
+            continue
+        if s.kind == "smoothed":
+            raise ValueError(
+                f"smoothed observations {s.name!r} of the total current cannot be compared "
+                "with a prior of the decomposed state; give them as 'grid' observations or "
+                "leave them out")
+        if pred is None:
+            if "time" not in wind.dims or wind.sizes["time"] < 1:
+                raise ValueError("the winds for the Ekman part of total-current observations "
+                                 "need a 'time' dim (at least one time)")
+            pred = ekman_model.predict(wind)
+        ds = s.data
+        index = _nearest_times(pred.indexes["time"], ds["time"].values, s.name)
+        dim = "obs" if s.kind == "points" else "time"
+        times = xr.DataArray(pred.indexes["time"].values[index], dims=dim)
+        if s.kind == "points":
+            ek = pred.interp(time=times, lat=ds["lat"].reset_coords(drop=True),
+                             lon=ds["lon"].reset_coords(drop=True))
+        else:
+            ek = pred.sel(time=times).interp(lat=ds["lat"], lon=ds["lon"])
+            ek = ek.assign_coords(time=ds["time"])
+        new = ds.copy()
+        for v in observed:
+            scale = float(s.scale.get(v, 1.0))
+            part = ek[f"{v}_ek"].fillna(0.0).reset_coords(drop=True) / scale
+            if s.kind == "points":
+                part = part.assign_coords(obs=ds["obs"]) if "obs" in ds.coords else part
+            new[v] = (ds[v] - part).transpose(*ds[v].dims).assign_attrs(
+                {**ds[v].attrs, "comment": "Ekman current of the wind removed for the "
+                                           "decomposed prior"})
+        out.append(replace(s, data=new))
+    return out
+
+
+def _nearest_times(have: Any, wanted: np.ndarray, name: str) -> np.ndarray:
+    """Positions in ``have`` of the time nearest to each of ``wanted`` (clear error when
+    one is farther than the spacing of ``have``)."""
+    import pandas as pd
+
+    wanted = pd.DatetimeIndex(np.asarray(wanted).ravel()) if np.asarray(wanted).size else \
+        pd.DatetimeIndex([])
+    if len(wanted) == 0:
+        return np.zeros(0, np.int64)
+    step = np.diff(have.values).max() if len(have) > 1 else np.timedelta64(1, "D")
+    index = have.get_indexer(wanted, method="nearest", tolerance=pd.Timedelta(step))
+    if (index < 0).any():
+        first = wanted[index < 0][0]
+        raise ValueError(
+            f"the winds ({have.min()} .. {have.max()}) do not cover the total-current "
+            f"observations {name!r} (e.g. {first}); give winds for every analysis time "
+            "(wind=... of assimilate, or the wind observations)")
+    return index

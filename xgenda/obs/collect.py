@@ -237,9 +237,13 @@ def _validated(s: ObservationSet, variables: Sequence[str]) -> ObservationSet:
             f"{sorted(VARIABLES)} (ds.genda.standardize() renames product names)")
     unknown = [v for v in observed if v not in variables]
     if unknown:
+        hint = "drop them or use a prior trained on them"
+        if any(f"{v}_res" in variables for v in unknown):
+            hint = ("total currents are compared with a prior of the decomposed state "
+                    "through its Ekman model: set prior.ekman_model or pass ekman_model=...")
         raise ValueError(
             f"observations {s.name!r} observe {unknown}, which the prior does not model "
-            f"(it models {list(variables)}); drop them or use a prior trained on them")
+            f"(it models {list(variables)}); {hint}")
     if s.kind == "points":
         _check_points(ds, s.name, observed)
     else:

@@ -27,7 +27,7 @@ import numpy as np
 import xarray as xr
 
 from xgenda.obs.collect import ObservationSet, to_days
-from xgenda.obs.table import ObservationTable
+from xgenda.obs.table import DERIVED, ObservationTable
 
 __all__ = ["AnalysisGrid", "compile_tables", "route", "subset_for_times"]
 
@@ -77,6 +77,20 @@ class AnalysisGrid:
             raise ValueError(f"land mask shape {land.shape} does not match the grid "
                              f"({lat.size}, {lon.size})")
         return cls(lat, lon, land, tuple(variables), (dx, dy))
+
+    def channel(self, variable: str) -> tuple[int, int]:
+        """``(channel, derived)`` of an observed variable (see :class:`ObservationTable`).
+
+        A channel of the state gives ``(its position, -1)``; the total current ``u``
+        (``v``) of a decomposed state (channels ``ssh``, ``u_res``, ``v_res``) gives the
+        position of ``u_res`` (``v_res``) and its position in :data:`DERIVED`.
+        """
+        if variable in self.variables:
+            return self.variables.index(variable), -1
+        if variable in DERIVED and {"ssh", f"{variable}_res"} <= set(self.variables):
+            return self.variables.index(f"{variable}_res"), DERIVED.index(variable)
+        raise ValueError(f"the state ({list(self.variables)}) cannot be compared with "
+                         f"observations of {variable!r}")
 
     def coords_dataset(self) -> xr.Dataset:
         from xgenda.grid import LAT_ATTRS, LON_ATTRS
@@ -260,13 +274,14 @@ def _compile_points(s: ObservationSet, v: str, grid: AnalysisGrid, days: np.ndar
     on_land = (grid.land.reshape(-1)[index] & (weight > 1e-12)).any(axis=1)
     usable = grid.contains(lat, lon) & ~on_land & np.isfinite(values) & \
         np.isfinite(errors) & (errors > 0)
-    channel = grid.variables.index(v)
+    channel, derived = grid.channel(v)
     tables = []
     for t in days:
         rows = usable & (t - w <= d) & (d < t + w)
         n = int(rows.sum())
         tables.append(ObservationTable(
             channel=np.full(n, channel, np.int64), blur=np.full(n, -1, np.int64), blurs=[],
+            derived=np.full(n, derived, np.int64),
             index=index[rows], weight=weight[rows], value=values[rows], error=errors[rows],
             dt_days=d[rows] - t, source=np.zeros(n, np.int64), names=[s.name]))
     return tables
@@ -296,7 +311,11 @@ def _compile_gridded(s: ObservationSet, v: str, grid: AnalysisGrid, days: np.nda
     if values.ndim == 2:
         values, errors = values[None], errors[None]
     d = to_days(ds["time"].values)
-    channel = grid.variables.index(v)
+    channel, derived = grid.channel(v)
+    if s.kind == "smoothed" and derived >= 0:
+        raise ValueError(f"smoothed observations {s.name!r} of the total current {v!r} "
+                         "cannot be compared with a prior of the decomposed state; give "
+                         "them as 'grid' observations or leave them out")
     if s.kind == "smoothed":
         dx, dy = grid.spacing_km
         sigma_km = float(s.sigma_km or 0.0)
@@ -323,7 +342,8 @@ def _compile_gridded(s: ObservationSet, v: str, grid: AnalysisGrid, days: np.nda
         weight[:, 0] = 1.0
         tables.append(ObservationTable(
             channel=np.full(n, channel, np.int64), blur=np.full(n, blur, np.int64),
-            blurs=list(blurs), index=index, weight=weight,
+            blurs=list(blurs), derived=np.full(n, derived, np.int64), index=index,
+            weight=weight,
             value=np.concatenate(parts_val) if n else np.zeros(0),
             error=np.concatenate(parts_err) if n else np.zeros(0),
             dt_days=np.concatenate(parts_dt) if n else np.zeros(0),

@@ -8,10 +8,15 @@ them).
 
 - :class:`GaussianBlur`: separable Gaussian blur with mask-aware (normalized
   convolution) or reflect padding, the operator of smoothed L4 products;
+- :class:`TotalCurrent`: for a prior of the decomposed state (``ssh``, ``u_res``,
+  ``v_res``), the current ``u_geo(ssh) + u_res`` (and ``v``) as a linear map of the
+  state: what total-current observations (drifters, HF radar) see once the Ekman part
+  of the wind is removed from them;
 - :class:`ObservationOperator`: every observation of a batch as a weighted sum of
-  up to four pixels of the state or of a blurred copy of one channel. Bilinear
-  interpolation at point positions (4 weights), masked identity for gridded data
-  (1 weight) and the blurred field at product pixels (1 weight) all fit this form.
+  up to four pixels of the state, of a blurred copy of one channel or of the total
+  current. Bilinear interpolation at point positions (4 weights), masked identity
+  for gridded data (1 weight) and the blurred field at product pixels (1 weight) all
+  fit this form.
 
 Samples of one batch may hold different observations (different analysis
 times): they are padded to the longest with rows of weight 0, value 0 and error
@@ -29,7 +34,8 @@ import torch
 
 from xgenda.obs.table import ObservationTable
 
-__all__ = ["GaussianBlur", "ObservationOperator", "ObservationTable", "adjoint", "blur_matrix"]
+__all__ = ["GaussianBlur", "ObservationOperator", "ObservationTable", "TotalCurrent", "adjoint",
+           "blur_matrix", "derivative_matrix"]
 
 Padding = Literal["mask", "reflect"]
 
@@ -119,6 +125,113 @@ def blur_matrix(n: int, sigma: float, padding: Padding = "mask",
     return out
 
 
+def derivative_matrix(n: int) -> np.ndarray:
+    """(n, n) matrix of ``d/d(index)``: centred inside, one-sided at the two ends.
+
+    The same stencil as the derivatives of :mod:`xgenda.diagnostics.dynamics`.
+    """
+    if n < 2:
+        raise ValueError(f"a derivative needs at least 2 points, got {n}")
+    out = np.zeros((n, n))
+    rows = np.arange(1, n - 1)
+    out[rows, rows - 1], out[rows, rows + 1] = -0.5, 0.5
+    out[0, :2] = (-1.0, 1.0)
+    out[n - 1, n - 2:] = (-1.0, 1.0)
+    return out
+
+
+class TotalCurrent:
+    """The current ``u_geo(ssh) + u_res``, ``v_geo(ssh) + v_res`` of normalized states.
+
+    For a prior of the decomposed state (:mod:`xgenda.currents`), a total-current
+    observation minus the Ekman current of the wind observes
+    ``u_geo + u_res``: a linear map of the state. ``u_geo = -(g/f) dssh/dy`` and
+    ``v_geo = (g/f) dssh/dx`` use exactly the discretization of
+    :func:`xgenda.diagnostics.dynamics.geostrophic_currents` (centred differences,
+    one-sided at the domain edges, metrics on the sphere), set to 0 where that
+    function gives NaN (a stencil touching land, within ``equator_band_deg`` of the
+    equator), as :func:`xgenda.currents.decompose_currents` does.
+
+    Parameters
+    ----------
+    lat, lon : ndarray (H,), (W,)
+        Grid coordinates (degrees, ascending).
+    channels : (int, int, int)
+        Positions of ``ssh``, ``u_res``, ``v_res`` in the state.
+    std : sequence of float (C,)
+        Normalizer std of each channel (physical units).
+    land : ndarray (H, W) bool, optional
+        True on land.
+    equator_band_deg : float
+        Geostrophy is not used closer than this to the equator.
+
+    Calling it on normalized states (B, C, H, W) gives (B, 2, H, W): the two total
+    currents in units of the std of ``u_res`` and ``v_res`` respectively.
+    """
+
+    def __init__(self, lat: np.ndarray, lon: np.ndarray, channels: tuple[int, int, int],
+                 std: Sequence[float] | np.ndarray, land: np.ndarray | None = None, *,
+                 equator_band_deg: float = 5.0, device: torch.device | str | None = None,
+                 dtype: torch.dtype = torch.float32) -> None:
+        import xarray as xr
+
+        from xgenda.grid import GRAVITY, coriolis, metrics
+
+        lat = np.asarray(lat, dtype=np.float64)
+        lon = np.asarray(lon, dtype=np.float64)
+        height, width = lat.size, lon.size
+        land = np.zeros((height, width), bool) if land is None else np.asarray(land, bool)
+        if land.shape != (height, width):
+            raise ValueError(f"land mask shape {land.shape} does not match the grid "
+                             f"({height}, {width})")
+        std = np.asarray(std, dtype=np.float64)
+        self.channels = tuple(int(c) for c in channels)
+        ssh_c, u_c, v_c = self.channels
+        dx, dy = metrics(xr.Dataset(coords={"lat": ("lat", lat), "lon": ("lon", lon)}))
+        dx = np.broadcast_to(np.asarray(dx.values, np.float64)[:, None], (height, width))
+        dy = np.broadcast_to(np.asarray(dy.values, np.float64)[:, None], (height, width))
+        f = np.asarray(coriolis(lat), dtype=np.float64)
+        g_over_f = np.where(np.abs(lat) >= equator_band_deg, GRAVITY / np.where(f == 0, 1, f),
+                            0.0)[:, None]
+        d_lat, d_lon = derivative_matrix(height), derivative_matrix(width)
+        # a derivative is defined where every pixel of its stencil is ocean
+        wet = (~land).astype(np.float64)
+        ok_y = (np.abs(d_lat) > 0).astype(np.float64) @ (1 - wet) == 0
+        ok_x = (1 - wet) @ (np.abs(d_lon) > 0).astype(np.float64).T == 0
+        # physical u_geo = coef_u * (D_lat @ ssh), converted to units of std(u_res)
+        coef_u = np.where(ok_y, -g_over_f / dy, 0.0) * std[ssh_c] / std[u_c]
+        coef_v = np.where(ok_x, g_over_f / dx, 0.0) * std[ssh_c] / std[v_c]
+
+        def tensor(a: np.ndarray) -> torch.Tensor:
+            return torch.as_tensor(np.ascontiguousarray(a), device=device, dtype=dtype)
+
+        self._d_lat, self._d_lon_t = tensor(d_lat), tensor(d_lon.T)
+        self._coef_u, self._coef_v = tensor(coef_u), tensor(coef_v)
+        self.shape = (height, width)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 2, H, W) total currents of normalized states ``x`` (B, C, H, W)."""
+        ssh_c, u_c, v_c = self.channels
+        ssh = x[:, ssh_c]
+        u = self._coef_u * (self._d_lat @ ssh) + x[:, u_c]
+        v = self._coef_v * (ssh @ self._d_lon_t) + x[:, v_c]
+        return torch.stack([u, v], dim=1)
+
+    @classmethod
+    def for_grid(cls, lat: np.ndarray, lon: np.ndarray, variables: Sequence[str],
+                 std: Sequence[float] | np.ndarray, land: np.ndarray | None = None,
+                 **kwargs: object) -> TotalCurrent:
+        """The map for a state with channels ``variables`` (needs ``ssh``, ``u_res``,
+        ``v_res``)."""
+        variables = list(variables)
+        missing = [v for v in ("ssh", "u_res", "v_res") if v not in variables]
+        if missing:
+            raise ValueError(f"total currents of a decomposed state need the channels ssh, "
+                             f"u_res, v_res; the state has {variables} (missing {missing})")
+        return cls(lat, lon, (variables.index("ssh"), variables.index("u_res"),
+                              variables.index("v_res")), std, land, **kwargs)  # type: ignore[arg-type]
+
+
 class ObservationOperator:
     """The linear observation operator of a batch, in normalized units.
 
@@ -148,6 +261,9 @@ class ObservationOperator:
     time_error_growth : float or sequence of float (C,)
         Inflation of the normalized error with time distance:
         ``error_n = sqrt(error_n^2 + (growth |dt_days|)^2)``.
+    currents : TotalCurrent, optional
+        Needed when a table holds total-current rows (``derived >= 0``): the map from
+        the state to its total currents.
 
     Attributes
     ----------
@@ -161,7 +277,8 @@ class ObservationOperator:
                  shape: tuple[int, int], std: Sequence[float] | np.ndarray,
                  mean: np.ndarray | None = None, mask: np.ndarray | None = None,
                  padding: Padding = "mask", time_error_growth: float | Sequence[float] = 0.0,
-                 device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> None:
+                 device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
+                 currents: TotalCurrent | None = None) -> None:
         self.shape = (int(shape[0]), int(shape[1]))
         self.channels = len(std)
         self.device, self.dtype = torch.device(device), dtype
@@ -169,7 +286,13 @@ class ObservationOperator:
         self.blur_keys: list[tuple[int, float, float]] = []
         mask_t = None if mask is None else torch.as_tensor(np.asarray(mask, np.float64),
                                                            device=device, dtype=dtype)
-        # extended channels: C raw channels then one per distinct (channel, blur) pair
+        # extended channels: C raw channels, the total currents u, v (with `currents`),
+        # then one per distinct (channel, blur) pair
+        if any((t.derived >= 0).any() for t in tables) and currents is None:
+            raise ValueError("the observations include total currents of a decomposed "
+                             "state: pass currents=TotalCurrent(...)")
+        self._currents = currents
+        n_derived = 2 if currents is not None else 0
         per_time = []
         for t in tables:
             blur_ext = np.full(len(t), -1, dtype=np.int64)
@@ -178,8 +301,9 @@ class ObservationOperator:
                     key = (int(c), *t.blurs[int(b)])
                     if key not in self.blur_keys:
                         self.blur_keys.append(key)
-                    blur_ext[k] = self.channels + self.blur_keys.index(key)
+                    blur_ext[k] = self.channels + n_derived + self.blur_keys.index(key)
             ext = np.where(blur_ext >= 0, blur_ext, t.channel.astype(np.int64))
+            ext = np.where(t.derived >= 0, self.channels + t.derived, ext)
             per_time.append(ext)
         self._blurs = [GaussianBlur((sy, sx), self.shape, mask_t, padding, device=device,
                                     dtype=dtype) for _, sy, sx in self.blur_keys]
@@ -234,14 +358,17 @@ class ObservationOperator:
         return int(self.y.shape[1])
 
     def extended(self, x: torch.Tensor) -> torch.Tensor:
-        """The grid part of ``x`` with the blurred channels appended: (B, C + nblur, H, W)."""
+        """The grid part of ``x`` with the total currents (if any) and the blurred channels
+        appended: (B, C [+ 2] + nblur, H, W)."""
         height, width = self.shape
         x = x[..., :height, :width]
-        if not self._blurs:
-            return x
-        blurred = [blur(x[:, c]) for (c, _, _), blur in zip(self.blur_keys, self._blurs,
-                                                             strict=True)]
-        return torch.cat([x, torch.stack(blurred, dim=1)], dim=1)
+        parts = [x]
+        if self._currents is not None:
+            parts.append(self._currents(x))
+        if self._blurs:
+            parts.append(torch.stack([blur(x[:, c]) for (c, _, _), blur in
+                                      zip(self.blur_keys, self._blurs, strict=True)], dim=1))
+        return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
 
     def _apply(self, x: torch.Tensor, sample_time: torch.Tensor) -> torch.Tensor:
         batch = x.shape[0]

@@ -7,7 +7,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["ObservationTable"]
+__all__ = ["DERIVED", "ObservationTable"]
+
+DERIVED: tuple[str, ...] = ("u", "v")
+"""Variables a prior of the decomposed state observes through its other channels: the
+total current ``u = u_geo(ssh) + u_res`` (the Ekman part is removed from the
+observations beforehand), likewise ``v``."""
 
 
 @dataclass
@@ -15,8 +20,10 @@ class ObservationTable:
     """The observations of one analysis time, compiled onto a grid (NumPy, picklable).
 
     Row ``k`` observes ``sum_q weight[k, q] * field[index[k, q]]`` where ``field`` is
-    channel ``channel[k]`` of the state, or its blurred copy ``blurs[blur[k]]`` when
-    ``blur[k] >= 0``; ``index`` is a flat pixel index ``lat_index * W + lon_index``.
+    channel ``channel[k]`` of the state, its blurred copy ``blurs[blur[k]]`` when
+    ``blur[k] >= 0``, or the total current ``DERIVED[derived[k]]`` (geostrophic current
+    of the state's SSH plus its residual current) when ``derived[k] >= 0``; ``index``
+    is a flat pixel index ``lat_index * W + lon_index``.
 
     Attributes
     ----------
@@ -24,6 +31,9 @@ class ObservationTable:
         Channel (variable) of each observation.
     blur : ndarray (m,) int
         -1 for the raw state, else a position in ``blurs``.
+    derived : ndarray (m,) int
+        -1 for a channel of the state, else a position in :data:`DERIVED` (then
+        ``channel`` is the residual current channel, whose units and std apply).
     blurs : list of (float, float)
         Blur sigmas (lat, lon) in pixels used by this table.
     index : ndarray (m, 4) int
@@ -45,6 +55,7 @@ class ObservationTable:
     channel: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     blur: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     blurs: list[tuple[float, float]] = field(default_factory=list)
+    derived: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     index: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.int64))
     weight: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))
     value: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -52,6 +63,10 @@ class ObservationTable:
     dt_days: np.ndarray = field(default_factory=lambda: np.zeros(0))
     source: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     names: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.derived.size != self.value.size:  # tables built without it observe channels
+            self.derived = np.full(self.value.size, -1, np.int64)
 
     def __len__(self) -> int:
         return int(self.value.size)
@@ -63,13 +78,14 @@ class ObservationTable:
         blurs: list[tuple[float, float]] = []
         names: list[str] = []
         parts: dict[str, list[np.ndarray]] = {k: [] for k in (
-            "channel", "blur", "index", "weight", "value", "error", "dt_days", "source")}
+            "channel", "blur", "derived", "index", "weight", "value", "error", "dt_days",
+            "source")}
         for t in tables:
             bmap = np.array([_position(blurs, b) for b in t.blurs] + [-1], dtype=np.int64)
             smap = np.array([_position(names, n) for n in t.names] + [-1], dtype=np.int64)
             parts["blur"].append(bmap[t.blur])
             parts["source"].append(smap[t.source])
-            for k in ("channel", "index", "weight", "value", "error", "dt_days"):
+            for k in ("channel", "derived", "index", "weight", "value", "error", "dt_days"):
                 parts[k].append(getattr(t, k))
         if tables:
             for k, v in parts.items():
@@ -80,7 +96,8 @@ class ObservationTable:
     def select(self, rows: np.ndarray) -> ObservationTable:
         """A table with only ``rows`` (boolean mask or indices)."""
         out = ObservationTable(blurs=list(self.blurs), names=list(self.names))
-        for k in ("channel", "blur", "index", "weight", "value", "error", "dt_days", "source"):
+        for k in ("channel", "blur", "derived", "index", "weight", "value", "error", "dt_days",
+                  "source"):
             setattr(out, k, getattr(self, k)[rows])
         return out
 
