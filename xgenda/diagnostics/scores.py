@@ -241,8 +241,11 @@ def spread_skill_ratio(obj: T, truth: xr.Dataset | xr.DataArray, var: str | None
     """
     def one(rec: xr.DataArray, tru: xr.DataArray) -> xr.DataArray:
         m = _need_members(rec, "spread-skill ratio")
-        err = rec.mean(MEMBER) - tru
-        var_m = rec.var(MEMBER, ddof=1).where(err.notnull())
+        # NaN-propagating moments: land (NaN in every member) stays NaN without the
+        # all-NaN-slice warnings of nan-skipping reductions
+        mean = rec.mean(MEMBER, skipna=False)
+        err = mean - tru
+        var_m = (((rec - mean) ** 2).sum(MEMBER, skipna=False) / (m - 1)).where(err.notnull())
         red = _reduce_dims(err, dims)
         ratio = np.sqrt((m + 1) / m) * np.sqrt(var_m.mean(red)) / np.sqrt((err**2).mean(red))
         return ratio.assign_attrs(long_name=f"spread-skill ratio of {rec.name}", units="1")
