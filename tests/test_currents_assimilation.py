@@ -36,8 +36,14 @@ def windy_world(nt: int = 40, seed: int = 0) -> tuple[xr.Dataset, xgenda.current
     phase = rng.uniform(0, 2 * np.pi, (nt, 1, 1))
     ssh = 0.1 * np.sin(0.6 * x + phase) * np.cos(0.5 * y - phase)
     ds["ssh"] = (("time", "lat", "lon"), ssh, {"units": "m"})
-    ds["uwind"] = (("time", "lat", "lon"), 3 + 5 * rng.standard_normal(shape), {"units": "m s-1"})
-    ds["vwind"] = (("time", "lat", "lon"), 5 * rng.standard_normal(shape), {"units": "m s-1"})
+    # smooth winds (a Gaussian prior of length 2.5 pixels can represent them) that vary
+    # enough over time for a per-pixel Ekman fit
+    amp = 5 * rng.standard_normal((2, nt, 1, 1))
+    turn = rng.uniform(0, 2 * np.pi, (2, nt, 1, 1))
+    ds["uwind"] = (("time", "lat", "lon"), 3 + amp[0] * np.cos(0.3 * x + 0.2 * y + turn[0]),
+                   {"units": "m s-1"})
+    ds["vwind"] = (("time", "lat", "lon"), amp[1] * np.cos(0.25 * y - 0.3 * x + turn[1]),
+                   {"units": "m s-1"})
     geo = geostrophic_currents(ds)
     ek = 0.02 * np.exp(-1j * np.deg2rad(45)) * (ds.uwind + 1j * ds.vwind)
     noise = 0.02 * rng.standard_normal((2, *shape))
@@ -267,3 +273,21 @@ def test_wind_observations_provide_the_winds_and_the_prior_its_ekman_model():
     np.testing.assert_allclose(implicit["u"].values, explicit["u"].values, rtol=1e-6)
     recomposed = xgenda.currents.recompose_currents(implicit[list(variables)], model)
     np.testing.assert_allclose(implicit["u"].values, recomposed["u"].values, rtol=1e-6)
+
+
+def test_winds_given_as_conditioning_input_are_observed_everywhere():
+    ds, model = windy_world(nt=30)
+    state = xgenda.currents.decompose_currents(ds, model)
+    variables = (*STATE, "uwind", "vwind")
+    prior = gaussian_prior(state, model, variables)
+    template = ds[["ssh"]].isel(time=[20, 21])
+    wind = ds[["uwind", "vwind"]]
+    given = xgenda.assimilate(template, prior, None, members=3, steps=16, wind=wind).compute()
+    observed = xgenda.assimilate(template, prior, [xgenda.currents.wind_observations(wind)],
+                                 members=3, steps=16).compute()
+    np.testing.assert_allclose(given["uwind"].values, observed["uwind"].values, rtol=1e-5,
+                               atol=1e-6)
+    # the members' winds are those given (error 0.2 m s-1 against a prior std of ~5)
+    error = np.abs(given["uwind"] - wind["uwind"].isel(time=[20, 21])).max()
+    assert float(error) < 0.5
+    assert "wind (conditioning)" in given.attrs["observations"]

@@ -141,10 +141,12 @@ def assimilate(
         current (drifters, HF radar) are assimilated: the Ekman current of the wind is
         removed from them and the rest is compared with ``u_geo(ssh) + u_res``.
     wind : Dataset, optional
-        10 m winds ``uwind``, ``vwind`` (m s-1) at the analysis times, for the Ekman
-        part of a decomposed prior when its channels hold no winds, or to use other
-        winds than those of the observations. Default: the gridded wind observations
-        (:func:`xgenda.currents.wind_observations`) among ``obs``.
+        10 m winds ``uwind``, ``vwind`` (m s-1) at the analysis times, as a
+        conditioning input. For a prior with wind channels that is given no wind
+        observations, they are assimilated as a fully observed field with a small
+        error (:func:`xgenda.currents.wind_observations`, 0.2 m s-1); for a decomposed
+        prior they also give the Ekman part of the currents (needed when its channels
+        hold no winds). Default: the gridded wind observations among ``obs``.
 
     Returns
     -------
@@ -232,6 +234,11 @@ def assimilate(
     observable = variables + (("u", "v") if decomposed and "ssh" in variables
                               and ekman_model is not None else ())
     sets = collect(obs, observable)
+    if wind is not None and {"uwind", "vwind"} <= set(variables) and \
+            not any({"uwind", "vwind"} & set(s.variables) for s in sets):
+        from xgenda.currents import wind_observations
+
+        sets += collect(wind_observations(wind, name="wind (conditioning)"), variables)
     routed, summary = route(sets, times, grid, window)
     if any(v in ("u", "v") and v not in variables for s in routed for v in s.variables):
         from xgenda.currents.state import without_ekman
