@@ -25,15 +25,13 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import xarray as xr
+from _common import run_info, write_results
 
 RESULTS = Path(__file__).parent / "results"
 WARMUP_DAYS = 14  # observations before the first analysis day (OI time window)
@@ -58,7 +56,6 @@ def main(argv: list[str] | None = None) -> int:
 
     import xgenda
     from xgenda.catalog import open_catalog
-    from xgenda.demo import scores_markdown
     from xgenda.diagnostics.summary import score_summary
 
     if args.threads:
@@ -109,26 +106,15 @@ def main(argv: list[str] | None = None) -> int:
         s = mean.genda.diag.alongtrack_rmse_scores(withheld, "ssh", time_tolerance="12h")
         along[name] = {k: float(s[k]) for k in ("mu", "sigma", "n_obs")}
 
-    device = str(xgenda._runtime.resolve_device(args.device))
     info = {
-        "command": "python " + " ".join([sys.argv[0], *(argv or sys.argv[1:])]),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
-        "device": device if device == "cpu" else torch.cuda.get_device_name(0),
-        "torch_threads": torch.get_num_threads(),
+        **run_info(argv, args.device),
         "prior": prior.id, "days": days, "members": members, "fast_steps": args.fast_steps,
         "wall_s": wall,
         "wall_per_day_per_member_s": {k: v / (days * (members if k != "oi" else 1))
                                       for k, v in wall.items()},
         "alongtrack_ssh": along,
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
-    rows = table.reset_index().to_dict(orient="records")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps({**info, "scores": rows}, indent=2,
-                                                   default=float))
-    out.with_suffix(".md").write_text(_markdown(info, scores_markdown(table)))
-    print(out.with_suffix(".md").read_text())
+    write_results(args.out, info, table, _markdown)
     return 0
 
 

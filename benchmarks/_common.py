@@ -1,0 +1,43 @@
+"""Shared pieces of the OSSE benchmark scripts: run information and result files."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+def run_info(argv: list[str] | None, device: str) -> dict[str, Any]:
+    """Command line, machine, device name, torch threads and date of a benchmark run."""
+    import torch
+
+    import xgenda
+
+    resolved = str(xgenda._runtime.resolve_device(device))
+    return {
+        "command": "python " + " ".join([sys.argv[0], *(argv or sys.argv[1:])]),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
+        "device": resolved if resolved == "cpu" else torch.cuda.get_device_name(0),
+        "torch_threads": torch.get_num_threads(),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+
+
+def write_results(out: str | Path, info: dict[str, Any], table: Any,
+                  markdown: Callable[[dict[str, Any], str], str]) -> Path:
+    """Write ``out.json`` (info and the score rows) and ``out.md``; print the Markdown."""
+    from xgenda.demo import scores_markdown
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rows = table.reset_index().to_dict(orient="records")
+    out.with_suffix(".json").write_text(json.dumps({**info, "scores": rows}, indent=2,
+                                                   default=float))
+    out.with_suffix(".md").write_text(markdown(info, scores_markdown(table)))
+    print(out.with_suffix(".md").read_text())
+    return out
