@@ -152,6 +152,9 @@ class TotalCurrent:
     function gives NaN (a stencil touching land, within ``equator_band_deg`` of the
     equator), as :func:`xgenda.currents.decompose_currents` does.
 
+    Called on normalized states (B, C, H, W) it gives (B, 2, H, W): the two total
+    currents in units of the std of ``u_res`` and ``v_res`` respectively.
+
     Parameters
     ----------
     lat, lon : ndarray (H,), (W,)
@@ -165,8 +168,6 @@ class TotalCurrent:
     equator_band_deg : float
         Geostrophy is not used closer than this to the equator.
 
-    Calling it on normalized states (B, C, H, W) gives (B, 2, H, W): the two total
-    currents in units of the std of ``u_res`` and ``v_res`` respectively.
     """
 
     def __init__(self, lat: np.ndarray, lon: np.ndarray, channels: tuple[int, int, int],
