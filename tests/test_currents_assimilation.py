@@ -262,20 +262,26 @@ def test_wind_observations_provide_the_winds_and_the_prior_its_ekman_model():
     state = xgenda.currents.decompose_currents(ds, model)
     variables = (*STATE, "uwind", "vwind")
     prior = gaussian_prior(state, model, variables)
-    obs = _drifters(ds, 20, 4, seed=0)
-    winds = xgenda.currents.wind_observations(ds[["uwind", "vwind"]].isel(time=[20]))
+    obs = _drifters(ds, 20, 6, seed=0)
+    winds = xgenda.currents.wind_observations(ds[["uwind", "vwind"]].isel(time=[20]),
+                                              error=0.1)
     template = ds[["ssh"]].isel(time=[20])
-    explicit = xgenda.assimilate(template, prior, [obs, winds], members=2, steps=4,
-                                 wind=ds[["uwind", "vwind"]]).compute()
-    # the Ekman part of the drifters comes from the wind observations, the model from
-    # the prior, the recomposition from each member's own winds: the same ensemble
-    implicit = xgenda.assimilate(template, prior, [obs, winds], members=2, steps=4).compute()
-    np.testing.assert_allclose(implicit["u"].values, explicit["u"].values, rtol=1e-6)
-    recomposed = xgenda.currents.recompose_currents(implicit[list(variables)], model)
-    np.testing.assert_allclose(implicit["u"].values, recomposed["u"].values, rtol=1e-6)
+    # no wind=, no ekman_model=: the Ekman part of the drifters comes from the wind
+    # observations, the model from the prior, the recomposition from each member's winds
+    ens = xgenda.assimilate(template, prior, [obs, winds], members=4, steps=24).compute()
+    explicit = xgenda.assimilate(template, prior, [obs, winds], members=4, steps=24,
+                                 ekman_model=model).compute()
+    np.testing.assert_array_equal(ens["u"].values, explicit["u"].values)
+    recomposed = xgenda.currents.recompose_currents(ens[list(variables)], model)
+    np.testing.assert_allclose(ens["u"].values, recomposed["u"].values, rtol=1e-6)
+    at = {"lat": xr.DataArray(obs.lat.values, dims="obs"),
+          "lon": xr.DataArray(obs.lon.values, dims="obs")}
+    for v in ("u", "v"):
+        fit = ens[v].isel(time=0).interp(**at).mean("member").values
+        assert np.abs(fit - obs[v].values).max() < 0.05
 
 
-def test_winds_given_as_conditioning_input_are_observed_everywhere():
+def test_winds_given_as_conditioning_input_are_imposed_exactly():
     ds, model = windy_world(nt=30)
     state = xgenda.currents.decompose_currents(ds, model)
     variables = (*STATE, "uwind", "vwind")
@@ -283,11 +289,27 @@ def test_winds_given_as_conditioning_input_are_observed_everywhere():
     template = ds[["ssh"]].isel(time=[20, 21])
     wind = ds[["uwind", "vwind"]]
     given = xgenda.assimilate(template, prior, None, members=3, steps=16, wind=wind).compute()
-    observed = xgenda.assimilate(template, prior, [xgenda.currents.wind_observations(wind)],
-                                 members=3, steps=16).compute()
-    np.testing.assert_allclose(given["uwind"].values, observed["uwind"].values, rtol=1e-5,
-                               atol=1e-6)
-    # the members' winds are those given (error 0.2 m s-1 against a prior std of ~5)
-    error = np.abs(given["uwind"] - wind["uwind"].isel(time=[20, 21])).max()
-    assert float(error) < 0.5
-    assert "wind (conditioning)" in given.attrs["observations"]
+    with pytest.warns(UserWarning, match="unconditional"):
+        free = xgenda.assimilate(template, prior, None, members=3, steps=16).compute()
+    # every member's winds are the given ones (float32 rounding of the normalization)
+    for v in ("uwind", "vwind"):
+        expected = wind[v].isel(time=[20, 21]).broadcast_like(given[v])
+        np.testing.assert_allclose(given[v].values, expected.transpose(*given[v].dims).values,
+                                   rtol=0, atol=1e-5 * float(np.abs(wind[v]).max()))
+    # this prior's channels are independent: knowing the winds changes nothing else,
+    # so the other channels are exactly the unconditioned members (same seeds)
+    np.testing.assert_allclose(given["ssh"].values, free["ssh"].values, rtol=1e-6, atol=1e-7)
+    # the total current is recomposed with the given winds
+    u_ek = model.predict(wind.isel(time=[20, 21]))["u_ek"]
+    np.testing.assert_allclose(given["u_ek"].isel(member=0).values,
+                               u_ek.transpose(*given["u_ek"].isel(member=0).dims).values,
+                               rtol=1e-5, atol=1e-7)
+
+
+def test_conditioning_winds_must_cover_the_analysis_times():
+    ds, model = windy_world(nt=30)
+    state = xgenda.currents.decompose_currents(ds, model)
+    prior = gaussian_prior(state, model, (*STATE, "uwind", "vwind"))
+    with pytest.raises(ValueError, match="does not cover the times"):
+        xgenda.assimilate(ds[["ssh"]].isel(time=[20]), prior, None, members=1, steps=2,
+                          wind=ds[["uwind", "vwind"]].isel(time=slice(0, 10)))

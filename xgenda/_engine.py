@@ -121,6 +121,7 @@ class BlockSpec:
     tile_overlap: int = 0
     padding: str = "mask"
     time_error_growth: float = 0.0
+    known: tuple[str, ...] = ()
 
 
 def _mean_fields(prior: Any, spec: BlockSpec) -> np.ndarray:
@@ -141,7 +142,8 @@ def _mean_fields(prior: Any, spec: BlockSpec) -> np.ndarray:
     return np.stack([np.broadcast_to(f, (steps, *f.shape[1:])) for f in fields], axis=1)
 
 
-def run_block(spec: BlockSpec, sets: Sequence[ObservationSet], land: np.ndarray) -> np.ndarray:
+def run_block(spec: BlockSpec, sets: Sequence[ObservationSet], land: np.ndarray,
+              known: Any = None) -> np.ndarray:
     """Posterior samples of one block in physical units, (C, members, T, H, W) float32.
 
     Parameters
@@ -151,6 +153,10 @@ def run_block(spec: BlockSpec, sets: Sequence[ObservationSet], land: np.ndarray)
         Observations of this block (routed at graph-building time).
     land : ndarray (H, W) bool
         True on land (NaN in the output, never observed).
+    known : Dataset, optional
+        Values of the channels ``spec.known`` at the block's times on the analysis grid
+        (physical units; NaN where unknown): conditioning inputs, see
+        :class:`KnownChannels`.
     """
     import torch
 
@@ -182,6 +188,11 @@ def run_block(spec: BlockSpec, sets: Sequence[ObservationSet], land: np.ndarray)
     tiled = TiledDenoiser(prior.denoiser(device), canvas, patch, spec.tile_overlap, mask)
 
     channels = len(spec.variables)
+    fixed = [spec.variables.index(v) for v in spec.known]
+    if fixed:
+        values = np.stack([np.asarray(known[v].transpose("time", "lat", "lon").values,
+                                      dtype=np.float64) for v in spec.known], axis=1)
+        values = (values - mean[:, fixed]) / std[fixed][None, :, None, None]
     out = np.empty((channels, spec.members, len(spec.times), height, width), np.float32)
     for batch in sample_batches(len(spec.times), spec.members, spec.batch_size):
         # only this batch's times: the padding, hence the arithmetic, of a sample must
@@ -197,6 +208,9 @@ def run_block(spec: BlockSpec, sets: Sequence[ObservationSet], land: np.ndarray)
         gens = [torch.Generator().manual_seed(sample_seed(spec.seed, spec.times[k], m))
                 for k, m in batch]
         noise = torch.stack([torch.randn((channels, *canvas), generator=g) for g in gens])
+        if fixed:
+            guided = KnownChannels(guided, fixed, np.where(land, np.nan, values[[k for k, _ in batch]]),
+                                   noise[:, fixed], device)
         x = _sample(guided, noise.to(device), spec, _PerSampleNoise(gens))
         x = x[..., :height, :width].double().cpu().numpy()
         _check_divergence(x, ~land, spec)
@@ -204,6 +218,56 @@ def run_block(spec: BlockSpec, sets: Sequence[ObservationSet], land: np.ndarray)
             phys = mean[min(k, mean.shape[0] - 1)] + std[:, None, None] * x[b]
             out[:, m, k] = np.where(land[None], np.nan, phys)
     return out
+
+
+class KnownChannels:
+    """A denoiser conditioned on channels whose values are given (hard conditioning).
+
+    At every call the given channels of the noisy state are replaced by their known
+    values noised to the current level with each sample's own initial noise
+    (``known + sigma * noise``), and the denoised estimate of those channels by the
+    known values: the sampler ends exactly on them, and the other channels are
+    denoised knowing them (inpainting by replacement along the probability-flow ODE).
+    Pixels where a known value is NaN are left to the sampler.
+
+    Parameters
+    ----------
+    denoise : callable
+        ``denoise(x, sigma)`` (guided or not).
+    channels : sequence of int
+        Positions of the known channels.
+    values : ndarray (B, k, H, W)
+        Known values, normalized units; NaN where unknown.
+    noise : Tensor (B, k, H', W')
+        The samples' initial standard normal noise of those channels (H' >= H).
+    """
+
+    def __init__(self, denoise: Any, channels: Sequence[int], values: np.ndarray,
+                 noise: Any, device: Any) -> None:
+        import torch
+
+        self.denoise = denoise
+        self.channels = list(channels)
+        given = np.isfinite(values)
+        self.values = torch.as_tensor(np.nan_to_num(values), dtype=torch.float32, device=device)
+        self.given = torch.as_tensor(given, device=device)
+        height, width = values.shape[-2:]
+        self.noise = noise[..., :height, :width].to(device)
+
+    def __call__(self, x: Any, sigma: Any) -> Any:
+        import torch
+
+        height, width = self.values.shape[-2:]
+        level = sigma.reshape(-1, 1, 1, 1) if sigma.ndim else sigma
+        x = x.clone()
+        part = x[:, self.channels, :height, :width]
+        noised = (self.values + level * self.noise).to(x.dtype)
+        x[:, self.channels, :height, :width] = torch.where(self.given, noised, part)
+        out = self.denoise(x, sigma).clone()
+        part = out[:, self.channels, :height, :width]
+        out[:, self.channels, :height, :width] = torch.where(
+            self.given, self.values.to(out.dtype), part)
+        return out
 
 
 #: Normalized values beyond this many prior standard deviations mean the sampler diverged.

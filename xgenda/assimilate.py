@@ -142,11 +142,12 @@ def assimilate(
         removed from them and the rest is compared with ``u_geo(ssh) + u_res``.
     wind : Dataset, optional
         10 m winds ``uwind``, ``vwind`` (m s-1) at the analysis times, as a
-        conditioning input. For a prior with wind channels that is given no wind
-        observations, they are assimilated as a fully observed field with a small
-        error (:func:`xgenda.currents.wind_observations`, 0.2 m s-1); for a decomposed
-        prior they also give the Ekman part of the currents (needed when its channels
-        hold no winds). Default: the gridded wind observations among ``obs``.
+        conditioning input. A prior with wind channels is conditioned on them exactly
+        (every member's winds are these winds; NaN pixels are left free): more robust
+        than observing dense winds with a small error, which can make guidance stiff.
+        For a decomposed prior they also give the Ekman part of the currents (needed
+        when its channels hold no winds). Default: the gridded wind observations among
+        ``obs``.
 
     Returns
     -------
@@ -234,19 +235,17 @@ def assimilate(
     observable = variables + (("u", "v") if decomposed and "ssh" in variables
                               and ekman_model is not None else ())
     sets = collect(obs, observable)
-    if wind is not None and {"uwind", "vwind"} <= set(variables) and \
-            not any({"uwind", "vwind"} & set(s.variables) for s in sets):
-        from xgenda.currents import wind_observations
-
-        sets += collect(wind_observations(wind, name="wind (conditioning)"), variables)
     routed, summary = route(sets, times, grid, window)
+    known = None
+    if wind is not None and {"uwind", "vwind"} <= set(variables):
+        known = _known_winds(wind, template)
     if any(v in ("u", "v") and v not in variables for s in routed for v in s.variables):
         from xgenda.currents.state import without_ekman
 
         routed = without_ekman(routed, ekman_model, _winds(wind, sets, "total-current "
                                                                         "observations"))
     kept = sum(s["kept"] for s in summary)
-    if kept == 0:
+    if kept == 0 and known is None:
         warnings.warn("no observations fall inside the template's domain and time windows: "
                       "the result is an unconditional ensemble of the prior", UserWarning,
                       stacklevel=2)
@@ -260,9 +259,10 @@ def assimilate(
         prior=ref, times=times, lat=lat, lon=lon, variables=variables, members=members,
         seed=int(seed), steps=steps, method=method, params=params, sampler=sampler,
         time_window=window, device=str(device), batch_size=batch_size, tile_overlap=overlap,
-        padding=padding, time_error_growth=float(time_error_growth))
+        padding=padding, time_error_growth=float(time_error_growth),
+        known=() if known is None else ("uwind", "vwind"))
     blocks = time_blocks(template, time_chunk) or (1,) * template.sizes["time"]
-    token = dask.base.tokenize(ref.id, spec, [s.data for s in routed], land)
+    token = dask.base.tokenize(ref.id, spec, [s.data for s in routed], land, known)
     pieces = []
     start = 0
     for k, size in enumerate(blocks):
@@ -270,7 +270,8 @@ def assimilate(
         block_spec = _replace(spec, times=times[sl])
         block_sets = subset_for_times(routed, times[sl], window)
         task = dask.delayed(_engine.run_block, pure=False)(
-            block_spec, block_sets, land, dask_key_name=f"assimilate-{token}-{k}")
+            block_spec, block_sets, land, None if known is None else known.isel(time=sl),
+            dask_key_name=f"assimilate-{token}-{k}")
         pieces.append(da.from_delayed(task, shape=(len(variables), members, size, lat.size,
                                                    lon.size), dtype=np.float32,
                                       meta=np.empty((0,) * 5, np.float32)))
@@ -284,6 +285,21 @@ def assimilate(
         ens = recompose_currents(ens, ekman_model, wind=None if own else
                                  _winds(wind, sets, "the recomposition of total currents"))
     return ens
+
+
+def _known_winds(wind: xr.Dataset, template: xr.Dataset | xr.DataArray) -> xr.Dataset:
+    """``wind`` (uwind, vwind in m s-1) on the template's grid and at its times."""
+    from xgenda.currents._inputs import at_times, on_grid
+    from xgenda.variables import unit_conversion
+
+    wind = _winds(wind, (), "winds")
+    out = {}
+    for v in ("uwind", "vwind"):
+        scale, offset = unit_conversion(str(wind[v].attrs.get("units", "m s-1")), "m s-1",
+                                        variable=v)
+        out[v] = wind[v] * scale + offset if (scale, offset) != (1.0, 0.0) else wind[v]
+    ds = on_grid(xr.Dataset(out), template, what="wind", target_what="the template")
+    return at_times(ds, template, what="wind", reference_what="the template")
 
 
 def _winds(wind: xr.Dataset | None, sets: Any, purpose: str) -> xr.Dataset:
