@@ -12,7 +12,9 @@ Both are trained on the same toy-ocean run with winds (seed 0, 1095 days, writte
   Ekman model is saved with the prior.
 
 ``benchmarks/osse_currents.py`` then compares the total currents the two priors
-reconstruct. Writes ``benchmarks/results/currents_priors_<which>.json``.
+reconstruct. Writes ``benchmarks/results/currents_priors_<which>.json`` (for the
+decomposed prior with the Ekman fit: ``angle_median_deg`` is counterclockwise from the
+wind, so -45 is the toy ocean's ``angle_truth_deg`` = 45 degrees to the right).
 
 Usage::
 
