@@ -200,11 +200,11 @@ def test_resume_recomputes_only_missing_times(prior, obs, tmp_path, monkeypatch)
     calls = []
     original = _engine.run_block
 
-    def failing(spec, sets, land):
+    def failing(spec, sets, land, known=None):
         calls.append(spec.times[0])
         if len(calls) == 3:  # the third block computed fails, whichever it is
             raise RuntimeError("simulated interruption")
-        return original(spec, sets, land)
+        return original(spec, sets, land, known)
 
     monkeypatch.setattr(_engine, "run_block", failing)
     with dask.config.set(scheduler="synchronous"), \

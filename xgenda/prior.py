@@ -187,7 +187,8 @@ class Prior:
 
     @property
     def id(self) -> str:
-        """Short SHA-256 hash of the weights and the config: identifies the prior."""
+        """Short SHA-256 hash of the weights, the config, the normalization statistics and
+        the Ekman model: identifies the prior."""
         if self._id is None:
             h = hashlib.sha256(json.dumps(self._config, sort_keys=True).encode())
             if self._weights is not None:
@@ -196,8 +197,13 @@ class Prior:
                 fn = self._denoise_fn
                 h.update(f"{type(fn).__module__}.{getattr(fn, '__qualname__', type(fn).__name__)}"
                          .encode())
+            # the statistics and the Ekman model are part of what the prior is: two
+            # priors that differ only there must not share an id (ids key caches)
+            parts = [self.normalizer.to_dataset()]
             if self._ekman_model is not None:
-                arrays, structure = _dataset_to_arrays(self._ekman_model.coefficients)
+                parts.append(self._ekman_model.coefficients)
+            for ds in parts:
+                arrays, structure = _dataset_to_arrays(ds)
                 h.update(json.dumps(structure, sort_keys=True, default=str).encode())
                 for name in sorted(arrays):
                     h.update(np.ascontiguousarray(arrays[name]).tobytes())
@@ -395,6 +401,24 @@ class Prior:
             coords={"member": ("member", np.arange(values.shape[0])),
                     "lat": ("lat", lat, LAT_ATTRS), "lon": ("lon", lon, LON_ATTRS)},
         )
+
+    def with_normalizer(self, normalizer: Normalizer) -> Prior:
+        """The same network with other normalization statistics.
+
+        The network models states normalized by the statistics it was trained with:
+        other statistics change what its samples mean physically. Use it for what does
+        not depend on them (e.g. measuring the cost of tiled domains with a prior
+        whose per-pixel mean exists only on its training grid), or with statistics
+        re-fitted on data for which the network's normalized states still hold.
+        """
+        if self._weights is None:
+            raise ValueError("with_normalizer needs a network prior (one with weights)")
+        missing = [v for v in self.variables if v not in normalizer.std]
+        if missing:
+            raise ValueError(f"the normalizer has no statistics for {missing}")
+        return Prior(self._config, normalizer, weights=self._weights, land_mask=self.land_mask,
+                     metadata={**self.metadata, "normalizer_replaced": True},
+                     ekman_model=self._ekman_model)
 
     # -- persistence ----------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
