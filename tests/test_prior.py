@@ -194,3 +194,18 @@ def test_demo_prior_loads_and_samples_the_toy_ocean_variables():
     ds = prior.sample(1, seed=0, steps=2, device="cpu")
     assert ds.ssh.shape == (1, 64, 64)
     assert np.isfinite(ds.sst.values).any()
+
+
+def test_other_statistics_make_another_prior_with_the_same_network(tiny_prior):
+    other = tiny_prior.with_normalizer(scalar_normalizer({"ssh": 1.0, "sst": 20.0},
+                                                         {"ssh": 2.0, "sst": 3.0}))
+    assert other.id != tiny_prior.id  # ids key caches: statistics are part of the prior
+    a = tiny_prior.sample(1, seed=0, steps=4, device="cpu")
+    b = other.sample(1, seed=0, steps=4, device="cpu")
+    # the same normalized sample, mapped to physical units by each normalizer
+    za = tiny_prior.normalizer.apply(a)["sst"].values
+    zb = other.normalizer.apply(b)["sst"].values
+    np.testing.assert_allclose(za, zb, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(b["sst"].values, 20.0 + 3.0 * zb, rtol=1e-6)
+    with pytest.raises(ValueError, match="no statistics"):
+        tiny_prior.with_normalizer(scalar_normalizer({"ssh": 0.0}, {"ssh": 1.0}))
