@@ -313,3 +313,25 @@ def test_conditioning_winds_must_cover_the_analysis_times():
     with pytest.raises(ValueError, match="does not cover the times"):
         xgenda.assimilate(ds[["ssh"]].isel(time=[20]), prior, None, members=1, steps=2,
                           wind=ds[["uwind", "vwind"]].isel(time=slice(0, 10)))
+
+
+def test_command_line_conditions_on_a_wind_file(tmp_path, capsys):
+    from xgenda.cli import main
+
+    ds, _ = windy_world(nt=30)
+    prior = _network_prior(("ssh", "u", "v", "uwind", "vwind"))
+    prior.save(tmp_path / "prior")
+    wind = ds[["uwind", "vwind"]].isel(time=slice(20, 23))
+    wind.to_netcdf(tmp_path / "wind.nc")
+    _drifters(ds, 20, 4, seed=0).to_netcdf(tmp_path / "drifters.nc")
+    argv = ["assimilate", "--obs", str(tmp_path / "drifters.nc"), "--out",
+            str(tmp_path / "ens.zarr"), "--prior", str(tmp_path / "prior"), "--start",
+            "2020-01-21", "--days", "2", "--lon", "-60", "-58", "--lat", "35", "37",
+            "--members", "2", "--steps", "4", "--no-progress"]
+    assert main([*argv, "--wind", str(tmp_path / "wind.nc")]) == 0
+    ens = xr.open_zarr(tmp_path / "ens.zarr")
+    expected = wind["uwind"].isel(time=[0, 1]).values
+    np.testing.assert_allclose(ens["uwind"].values, np.broadcast_to(expected, (2, *expected.shape)),
+                               atol=1e-4)
+    assert main([*argv, "--overwrite", "--wind", str(tmp_path / "missing.nc")]) == 1
+    assert "no winds at" in capsys.readouterr().err

@@ -45,6 +45,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     how.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N (default: auto)")
     how.add_argument("--batch-size", type=int, default=None,
                      help="samples per network call (default: the members of one time)")
+    how.add_argument("--wind", metavar="PATH",
+                     help="10 m winds uwind, vwind (zarr/netCDF) at the analysis times: every "
+                          "member of a prior with wind channels gets these winds; a prior of "
+                          "the decomposed state also takes its Ekman part from them")
     how.add_argument("--time-chunk", type=int, default=1,
                      help="analysis times per task and per zarr chunk (default: 1)")
     parser.add_argument("--resume", action="store_true",
@@ -53,12 +57,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def _open_observations(path: str) -> Any:
+def _open_observations(path: str, what: str = "observations") -> Any:
     import xarray as xr
 
     p = Path(path)
     if not p.exists():
-        raise FileNotFoundError(f"no observations at {p}")
+        raise FileNotFoundError(f"no {what} at {p}")
     if p.suffix in (".nc", ".nc4", ".netcdf"):
         return xr.open_dataset(p)
     try:
@@ -99,6 +103,8 @@ def _template(args: argparse.Namespace, prior: Any) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    import xarray as xr
+
     from xgenda._runtime import cached_prior
     from xgenda.assimilate import assimilate, resume_to_zarr
 
@@ -109,11 +115,16 @@ def run(args: argparse.Namespace) -> int:
     prior = cached_prior(args.prior)
     template = _template(args, prior)
     obs = _open_observations(args.obs)
+    wind = None
+    if args.wind:
+        wind = _open_observations(args.wind, "winds")
+        if not isinstance(wind, xr.Dataset):
+            wind = wind.to_dataset()
     ens = assimilate(template, args.prior, obs, members=args.members, method=args.method,
                      steps=args.steps, gamma=args.gamma, seed=args.seed,
                      batch_size=args.batch_size, device=args.device,
                      time_window=args.time_window, preset=args.preset,
-                     time_chunk=args.time_chunk)
+                     time_chunk=args.time_chunk, wind=wind)
     if out.exists() and args.overwrite and not args.resume:
         shutil.rmtree(out)
     if args.no_progress:
