@@ -28,6 +28,16 @@ def run_info(argv: list[str] | None, device: str) -> dict[str, Any]:
     }
 
 
+def header(title: str, info: dict[str, Any]) -> list[str]:
+    """Markdown title and the command / machine lines of a results file."""
+    return [
+        f"# {title}", "",
+        f"- command: `{info['command']}`",
+        f"- machine: {info['machine']}; device: {info['device']}; torch threads: "
+        f"{info['torch_threads']}; {info['date']}",
+    ]
+
+
 def write_results(out: str | Path, info: dict[str, Any], table: Any,
                   markdown: Callable[[dict[str, Any], str], str]) -> Path:
     """Write ``out.json`` (info and the score rows) and ``out.md``; print the Markdown."""

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import xarray as xr
-from _common import run_info, write_results
+from _common import header, run_info, write_results
 
 RESULTS = Path(__file__).parent / "results"
 WARMUP_DAYS = 14  # observations before the first analysis day (OI time window)
@@ -122,10 +122,7 @@ def _markdown(info: dict[str, Any], table: str) -> str:
     per = info["wall_per_day_per_member_s"]
     along = info["alongtrack_ssh"]
     lines = [
-        "# OSSE benchmark: OI vs xgenda", "",
-        f"- command: `{info['command']}`",
-        f"- machine: {info['machine']}; device: {info['device']}; torch threads: "
-        f"{info['torch_threads']}; {info['date']}",
+        *header("OSSE benchmark: OI vs xgenda", info),
         f"- truth: toy-ocean test run (seed 2, held out from training), "
         f"{info['days']} analysis day(s); prior `{info['prior']}`; {info['members']} members",
         "- assimilated: nadir SSH (4 altimeters), L3 SST (60 % clouds), L4 SSS; "

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
-from _common import run_info, write_results
+from _common import header, run_info, write_results
 
 RESULTS = Path(__file__).parent / "results"
 WARMUP_DAYS = 7  # observations before the first analysis day (OI time window)
@@ -126,10 +126,7 @@ def _markdown(info: dict[str, Any], table: str) -> str:
     p = info["priors"]
     d = info["drifters"]
     lines = [
-        "# OSSE of surface currents: direct vs decomposed prior", "",
-        f"- command: `{info['command']}`",
-        f"- machine: {info['machine']}; device: {info['device']}; torch threads: "
-        f"{info['torch_threads']}; {info['date']}",
+        *header("OSSE of surface currents: direct vs decomposed prior", info),
         f"- truth: toy ocean with winds, seed 2 (held out from training), {info['days']} "
         f"analysis day(s); {info['members']} members, MMPS guidance, {info['steps']} Heun "
         "steps, the same seeds for every run",

@@ -335,3 +335,28 @@ def test_command_line_conditions_on_a_wind_file(tmp_path, capsys):
                                atol=1e-4)
     assert main([*argv, "--overwrite", "--wind", str(tmp_path / "missing.nc")]) == 1
     assert "no winds at" in capsys.readouterr().err
+
+
+def test_ekman_part_is_removed_lazily_from_point_and_gridded_currents():
+    from xgenda.currents.state import without_ekman
+    from xgenda.obs import collect
+    from xgenda.testing import raise_if_dask_computes
+
+    ds, model = windy_world(nt=30)
+    wind = ds[["uwind", "vwind"]].chunk({"time": 1})
+    points = _drifters(ds, 20, 4, seed=0)
+    points = points.assign(u=points.u.chunk(2), v=points.v.chunk(2))
+    maps = ds[["u", "v"]].isel(time=[20]).assign(u_error=0.05, v_error=0.05).chunk({"time": 1})
+    maps["u_error"].attrs["units"] = maps["v_error"].attrs["units"] = "m s-1"
+    maps.attrs["genda_obs"] = "grid"
+    sets = collect([points, maps], [*STATE, "u", "v"])
+    with raise_if_dask_computes():
+        out = without_ekman(sets, model, wind)
+    assert all(s.data["u"].chunks is not None for s in out)
+    # the removed part is the model's Ekman current at the observation (same day here)
+    ek = model.predict(ds[["uwind", "vwind"]].isel(time=20))
+    at_points = ek["u_ek"].interp(lat=points.lat, lon=points.lon)
+    np.testing.assert_allclose((points.u - out[0].data.u).values, at_points.values,
+                               atol=1e-12)
+    np.testing.assert_allclose((maps.v - out[1].data.v).isel(time=0).values,
+                               ek["v_ek"].fillna(0.0).values, atol=1e-12)

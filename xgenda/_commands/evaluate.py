@@ -23,10 +23,11 @@ import shlex
 import shutil
 import sys
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from xgenda._files import hidden_sibling, swap_in
 
 HELP = "Score a reconstruction against truth or withheld observations"
 
@@ -427,7 +428,7 @@ def _report(args: argparse.Namespace, recs: list[_Reconstruction], with_truth: b
 def _write_folder(out: Path, files: dict[str, str], overwrite: bool) -> None:
     """Write ``files`` into a hidden sibling of ``out``, then rename it to ``out``."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp-{uuid.uuid4().hex[:8]}")
+    tmp = hidden_sibling(out)
     tmp.mkdir()
     try:
         for name, text in files.items():
@@ -437,13 +438,6 @@ def _write_folder(out: Path, files: dict[str, str], overwrite: bool) -> None:
             return
         if not overwrite:  # created while the scores were computed
             raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
-        old = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
-        os.rename(out, old)
-        try:
-            os.rename(tmp, out)
-        except BaseException:
-            os.rename(old, out)
-            raise
-        shutil.rmtree(old, ignore_errors=True)
+        swap_in(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -30,17 +30,12 @@ from xgenda.currents._inputs import (
 )
 from xgenda.currents.stress import RHO_AIR, DragSpec
 from xgenda.grid import check_grid
+from xgenda.variables import cf_attrs
 
 __all__ = ["EkmanModel", "fit_ekman"]
 
 Region = Literal["pixel", "domain"] | int | xr.DataArray
 
-_EK_ATTRS = {
-    "u_ek": {"long_name": "eastward Ekman current (linear response to the wind)",
-             "units": "m s-1"},
-    "v_ek": {"long_name": "northward Ekman current (linear response to the wind)",
-             "units": "m s-1"},
-}
 
 
 def fit_ekman(
@@ -259,7 +254,7 @@ class EkmanModel:
         lead = tuple(d for d in fx.dims if d in u_ek.dims)
         u_ek = u_ek.transpose(*lead, ...)
         v_ek = v_ek.transpose(*lead, ...)
-        u_ek.attrs, v_ek.attrs = dict(_EK_ATTRS["u_ek"]), dict(_EK_ATTRS["v_ek"])
+        u_ek.attrs, v_ek.attrs = cf_attrs("u_ek"), cf_attrs("v_ek")
         return xr.Dataset({"u_ek": u_ek, "v_ek": v_ek})
 
     def matches_grid(self, obj: xr.Dataset | xr.DataArray) -> bool:

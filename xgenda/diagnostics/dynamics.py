@@ -18,6 +18,7 @@ import xarray as xr
 
 from xgenda.diagnostics._common import MEMBER, get_var
 from xgenda.grid import EARTH_RADIUS_M, GRAVITY, check_grid, coriolis, metrics
+from xgenda.variables import cf_attrs
 
 __all__ = [
     "divergence",
@@ -104,10 +105,8 @@ def geostrophic_currents(
     v = v.transpose(*eta.dims)
     note = (f"geostrophic balance from {eta.name or 'ssh'} on the sphere; NaN within "
             f"{equator_band_deg:g} deg of the equator")
-    u.attrs = {"standard_name": "surface_geostrophic_eastward_sea_water_velocity",
-               "long_name": "eastward geostrophic current", "units": "m s-1", "comment": note}
-    v.attrs = {"standard_name": "surface_geostrophic_northward_sea_water_velocity",
-               "long_name": "northward geostrophic current", "units": "m s-1", "comment": note}
+    u.attrs = {**cf_attrs("u_geo"), "comment": note}
+    v.attrs = {**cf_attrs("v_geo"), "comment": note}
     return xr.Dataset({"u_geo": u, "v_geo": v})
 
 

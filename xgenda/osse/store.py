@@ -13,12 +13,13 @@ import hashlib
 import json
 import os
 import shutil
-import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import xarray as xr
+
+from xgenda._files import hidden_sibling, swap_in
 
 __all__ = ["demo_observations", "demo_truth", "open_observations", "open_truth", "simulate",
            "write_zarr"]
@@ -60,7 +61,7 @@ def write_zarr(obj: xr.Dataset | xr.DataTree, path: str | os.PathLike[str], *,
 def _write_temporary(obj: xr.Dataset | xr.DataTree, path: Path) -> Path:
     """Write ``obj`` to a hidden sibling of ``path``; nothing is left behind on error."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+    tmp = hidden_sibling(path)
     try:
         if isinstance(obj, xr.DataTree):
             _chunked_tree(obj).to_zarr(tmp, mode="w", zarr_format=2, consolidated=True)
@@ -74,14 +75,7 @@ def _write_temporary(obj: xr.Dataset | xr.DataTree, path: Path) -> Path:
 
 def _replace(tmp: Path, path: Path, overwrite: bool) -> None:
     if overwrite and path.exists():
-        old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}")
-        os.rename(path, old)
-        try:
-            os.rename(tmp, path)
-        except BaseException:
-            os.rename(old, path)
-            raise
-        shutil.rmtree(old, ignore_errors=True)
+        swap_in(tmp, path)
         return
     try:
         os.rename(tmp, path)
