@@ -16,7 +16,7 @@ from xgenda.testing import gaussian_prior, point_observations, raise_if_dask_com
 torch = pytest.importorskip("torch")
 
 from xgenda import _engine  # noqa: E402
-from xgenda.assimilate import missing_times, resume_to_zarr  # noqa: E402
+from xgenda.stream import missing_times, resume_to_zarr  # noqa: E402
 
 MEAN, STD = 0.1, 0.2  # physical ssh = MEAN + STD * normalized state
 

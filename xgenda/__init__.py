@@ -23,9 +23,10 @@ _LAZY = {
     "load_demo_prior": ("xgenda.prior", "load_demo_prior"),
     "calibrate": ("xgenda.calibrate", "calibrate"),
     "assimilate": ("xgenda.assimilate", "assimilate"),
+    "resume_to_zarr": ("xgenda.stream", "resume_to_zarr"),
 }
 _LAZY_MODULES = {"datasets", "osse", "obs", "diffusion", "baselines", "diagnostics", "catalog",
-                 "currents", "regrid", "patches", "prior"}
+                 "currents", "regrid", "patches", "prior", "stream"}
 
 
 def __getattr__(name: str) -> Any:

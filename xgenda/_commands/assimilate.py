@@ -106,7 +106,8 @@ def run(args: argparse.Namespace) -> int:
     import xarray as xr
 
     from xgenda._runtime import cached_prior
-    from xgenda.assimilate import assimilate, resume_to_zarr
+    from xgenda.assimilate import assimilate
+    from xgenda.stream import resume_to_zarr
 
     out = Path(args.out)
     if out.exists() and not (args.resume or args.overwrite):
