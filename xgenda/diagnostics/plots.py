@@ -221,14 +221,16 @@ class Plots:
 
 
 def _wavelength_axis(ax: Any) -> None:
-    """Wavelength in km increasing left to right, labelled at 1, 2 and 5 of each decade."""
+    """Wavelength in km increasing left to right, with several labelled ticks (1-2-5 a decade)."""
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     ax.set_xscale("log")
-    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    left, right = sorted(ax.get_xlim())
+    # Under a decade of wavelengths, 1-2-5 would leave two or three labels.
+    subs = (1.0, 2.0, 5.0) if right / left >= 10.0 else (1.0, 2.0, 3.0, 5.0, 7.0)
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=subs))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.xaxis.set_minor_formatter(NullFormatter())
-    left, right = sorted(ax.get_xlim())
     ax.set_xlim(left, right)
     ax.set_xlabel("wavelength (km)")
 
