@@ -197,3 +197,15 @@ def test_verdict_names_the_winner_the_margin_and_the_calibration():
     assert "SSS: xgenda (RMSE 0.08 g kg-1 against 0.1 g kg-1 for oi, 20 % lower)" in text
     assert "calibrated (spread/skill within 0.8-1.2) on SSS; too small (over-confident) on " \
            "SSH (spread/skill: SSH 0.72, SSS 1.00)." in text
+
+
+def test_ci_runs_the_readme_setup_command_verbatim():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text()
+    setup = readme.split("## Set up")[1].split("```bash\n")[1].split("\n```")[0].strip()
+    assert setup == "python -m pip install -e . && xgenda demo"
+    ci = (root / ".ci" / "run").read_text().splitlines()
+    assert f"    {setup}" in ci
+    assert "/xgenda-demo/" in (root / ".gitignore").read_text().splitlines()

@@ -34,8 +34,8 @@ from xgenda._optional import require
 from xgenda.diagnostics.plots import display_units
 from xgenda.progress import dask_progress, on_terminal
 
-__all__ = ["FAILURE_CHECKS", "GLOSSARY", "DemoReport", "observation_failures", "run_demo",
-           "score_failures", "scores_markdown", "verdict"]
+__all__ = ["FAILURE_CHECKS", "GLOSSARY", "DemoReport", "glossary_markdown",
+           "observation_failures", "run_demo", "score_failures", "scores_markdown", "verdict"]
 
 ASSIMILATED = ("nadir", "l3_sst", "l4_sss")
 """Observation leaves of the OSSE tree that the demo assimilates."""

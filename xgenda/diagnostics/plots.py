@@ -1,8 +1,9 @@
-"""Figures of reconstructions and ensembles: ``ds.genda.plot`` (matplotlib, optional).
+"""Figures of reconstructions and ensembles: ``ds.genda.plot`` (matplotlib).
 
 Every method builds a :class:`matplotlib.figure.Figure` without touching pyplot's
-global state, returns it, and writes a PNG when ``save=`` is a path. Install
-matplotlib with ``pip install xgenda[plot]``.
+global state, returns it, and writes a PNG when ``save=`` is a path. Figures are read
+at a glance: a title on every panel, wavelength axes in km increasing left to right,
+dated time axes, legends off the data, salinity in g kg-1 (:func:`display_units`).
 """
 
 from __future__ import annotations
@@ -192,13 +193,14 @@ class Plots:
         ax0.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncols=1, frameon=False)
         top = float(max(np.nanmax(skill.values), np.nanmax(spread.values))) * 1.1
         ax1.plot(skill.values, spread.values, "o")
-        ax1.plot([0, top], [0, top], "k--", lw=1)
+        ax1.plot([0, top], [0, top], "k--", lw=1, label="calibrated: spread = RMSE")
         ax1.set_xlim(0, top)
         ax1.set_ylim(0, top)
         unit = display_units(units_of(rec))
         ax1.set_xlabel(f"RMSE ({unit})")
         ax1.set_ylabel(f"spread ({unit})")
-        ax1.set_title("spread against skill (dashed: calibrated)")
+        ax1.set_title("spread against RMSE, day by day")
+        ax1.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), frameon=False)
         return _finish(fig, save)
 
     def rank_histogram(self, truth: xr.Dataset | xr.DataArray, var: str | None = "ssh", *,
