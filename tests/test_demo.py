@@ -209,3 +209,9 @@ def test_ci_runs_the_readme_setup_command_verbatim():
     ci = (root / ".ci" / "run").read_text().splitlines()
     assert f"    {setup}" in ci
     assert "/xgenda-demo/" in (root / ".gitignore").read_text().splitlines()
+
+
+def test_day_outside_the_analysis_days_is_a_clear_error(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path / "r"), "--days", "2", "--day", "3"]) == 1
+    assert "day must be between 1 and days=2, got 3" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
