@@ -13,7 +13,8 @@ Inside :func:`progress_bars` every dask computation on the local schedulers
 a ``progress=`` argument (:func:`xgenda.datasets.toy_ocean`, :func:`xgenda.osse.observe`,
 :func:`xgenda.train`) follow the context when that argument is left at ``None``;
 ``progress_bars(False)`` silences them (training included). An explicit ``progress=``
-argument always wins. On a ``dask.distributed`` cluster use its dashboard, or
+argument always wins. :func:`xgenda.calibrate` computes one assimilation per
+configuration, so inside the context each configuration shows its own bar. On a ``dask.distributed`` cluster use its dashboard, or
 ``distributed.progress(ens.persist())``.
 """
 
