@@ -90,5 +90,55 @@ def test_missing_matplotlib_says_how_to_install(world: tuple[xr.Dataset, xr.Data
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     truth, _ = world
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
-    with pytest.raises(ImportError, match=r"pip install xgenda\[plot\]"):
+    with pytest.raises(ImportError, match=r"pip install 'xgenda\[plot\]'"):
         truth.genda.plot.maps(var="ssh")
+
+
+def test_spectrum_wavelength_axes_increase_left_to_right_with_labelled_ticks(
+        world: tuple[xr.Dataset, xr.Dataset]) -> None:
+    truth, _ = world
+    rec = truth.rolling(lon=3, center=True, min_periods=1).mean()
+    fig = rec.genda.plot.spectrum(truth, "ssh")
+    fig.canvas.draw()
+    for ax in fig.axes[:2]:
+        left, right = ax.get_xlim()
+        assert left < right
+        assert ax.get_xlabel() == "wavelength (km)"
+        assert ax.get_title()
+        visible = [t for t in ax.get_xticklabels()
+                   if t.get_text() and left <= t.get_position()[0] <= right]
+        values = [float(t.get_text()) for t in visible]
+        assert len(values) >= 3
+        assert values == sorted(values)
+        # Legends sit below the axes, off the curves.
+        box = ax.get_legend().get_window_extent()
+        assert box.y1 <= ax.get_window_extent().y0
+
+
+def test_spread_skill_time_axis_is_dated_and_panels_are_titled(
+        world: tuple[xr.Dataset, xr.Dataset]) -> None:
+    truth, ens = world
+    fig = ens.genda.plot.spread_skill(truth, "ssh")
+    fig.canvas.draw()
+    from matplotlib.dates import ConciseDateFormatter, num2date
+
+    ax = fig.axes[0]
+    assert isinstance(ax.xaxis.get_major_formatter(), ConciseDateFormatter)
+    ticks = {num2date(t).strftime("%Y-%m-%d") for t in ax.get_xticks()}
+    assert set(np.datetime_as_string(truth.time.values, unit="D")) <= ticks
+    assert all(t.get_text() for t in ax.get_xticklabels())
+    assert all(ax.get_title() for ax in fig.axes[:2])
+    box = fig.axes[0].get_legend().get_window_extent()
+    assert box.y1 <= fig.axes[0].get_window_extent().y0
+
+
+def test_salinity_is_labelled_in_g_per_kg_while_the_data_keep_cf_units() -> None:
+    from xgenda.diagnostics.plots import display_units
+
+    truth = ocean_dataset(nt=2, ny=16, nx=16, variables=("sss",))
+    assert truth.sss.attrs["units"] == "1e-3"
+    fig = truth.genda.plot.maps(var="sss")
+    labels = [ax.get_ylabel() for ax in fig.axes]
+    assert "sss (g kg-1)" in labels
+    assert truth.sss.attrs["units"] == "1e-3"
+    assert display_units("degC") == "degC"

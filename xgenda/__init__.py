@@ -26,7 +26,7 @@ _LAZY = {
     "resume_to_zarr": ("xgenda.stream", "resume_to_zarr"),
 }
 _LAZY_MODULES = {"datasets", "osse", "obs", "diffusion", "baselines", "diagnostics", "catalog",
-                 "currents", "regrid", "patches", "prior", "stream"}
+                 "currents", "regrid", "patches", "prior", "stream", "progress"}
 
 
 def __getattr__(name: str) -> Any:

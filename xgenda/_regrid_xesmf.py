@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from xgenda._optional import require
 from xgenda._regrid_common import LonFrame, regrid_object
 from xgenda.grid import _edges
 
@@ -22,14 +23,9 @@ _XESMF_METHODS = {"bilinear": "bilinear", "nearest": "nearest_s2d",
 
 def import_xesmf() -> Any:
     """Import xesmf, or explain how to get it."""
-    try:
-        import xesmf
-    except ImportError as err:  # xesmf, or esmpy underneath it, is missing
-        raise ImportError(
-            "backend='xesmf' needs xesmf and ESMF (esmpy), which are distributed through "
-            "conda-forge: `conda install -c conda-forge xesmf`; or use backend='native'"
-        ) from err
-    return xesmf
+    # xesmf needs ESMF (esmpy), which only conda-forge distributes.
+    return require("xesmf", "backend='xesmf'",
+                   hint="conda install -c conda-forge xesmf; or use backend='native'")
 
 
 def _corners_1d(centres: np.ndarray) -> np.ndarray:

@@ -24,12 +24,9 @@ from typing import Any, ClassVar
 
 import xarray as xr
 
-try:
-    from intake.readers.readers import BaseReader
-except ImportError as err:  # pragma: no cover - intake is an optional dependency
-    raise ImportError(
-        "xgenda.catalog needs intake>=2; install it with pip install 'xgenda[catalog]'"
-    ) from err
+from xgenda._optional import require
+
+BaseReader = require("intake.readers.readers", "xgenda.catalog").BaseReader
 
 __all__ = ["CopernicusMarineReader", "ToyOceanOSSEReader", "ToyOceanReader", "cache_dir",
            "catalog_path", "open_catalog"]
@@ -74,8 +71,7 @@ def open_catalog(path: str | os.PathLike[str] | None = None) -> Any:
         ``cat["toy_ocean_osse"].read(...)`` a DataTree; ``cat.metadata`` and each
         ``cat[name].metadata`` say whether an entry needs the network.
     """
-    import intake
-
+    intake = require("intake", "xgenda.catalog")
     return intake.from_yaml_file(str(path if path is not None else catalog_path()))
 
 

@@ -12,6 +12,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from xgenda._optional import MissingOptionalDependency
+
 COMMANDS: dict[str, str] = {
     "demo": "Run the end-to-end demo OSSE and write a report folder",
     "simulate": "Write a toy-ocean nature run and its OSSE observations to zarr",
@@ -58,7 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(module.run(args) or 0)
-    except (ValueError, FileNotFoundError, FileExistsError, KeyError) as err:
+    except (ValueError, FileNotFoundError, FileExistsError, KeyError,
+            MissingOptionalDependency) as err:
         print(f"xgenda {args.command}: error: {err}", file=sys.stderr)
         return 1
 

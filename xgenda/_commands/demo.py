@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 HELP = "Run the end-to-end demo OSSE and write a report folder"
+
+FAILED = 3
+"""Exit status of a run whose report failed its checks (see ``--allow-failure``)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="xgenda-demo", help="report folder (default %(default)s)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the report folder if it exists")
     parser.add_argument("--days", type=int, default=3, help="analysis days (default %(default)s)")
+    parser.add_argument("--day", type=int, default=None,
+                        help="draw the maps of this analysis day only (1 = first; default all)")
     parser.add_argument("--members", type=int, default=8,
                         help="ensemble members (default %(default)s)")
     parser.add_argument("--steps", type=int, default=12,
@@ -26,7 +34,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "~/.cache/xgenda)")
     parser.add_argument("--spinup-days", type=int, default=180,
                         help="spin-up of the toy-ocean nature run (default %(default)s)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no stage messages or progress bars (default: shown on a terminal)")
+    parser.add_argument("--allow-failure", action="store_true",
+                        help="exit 0 and run every stage even when the run fails its checks "
+                             "(diverged sampler, no observations, worse than the prior mean)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,6 +47,11 @@ def run(args: argparse.Namespace) -> int:
     report = run_demo(args.out, days=args.days, members=args.members, steps=args.steps,
                       method=args.method, device=args.device, seed=args.seed, prior=args.prior,
                       cache_dir=args.cache_dir, spinup_days=args.spinup_days,
-                      progress=False if args.no_progress else None)
+                      progress=False if args.no_progress else None, overwrite=args.overwrite,
+                      allow_failure=args.allow_failure, day=args.day,
+                      command=["xgenda", *sys.argv[1:]] if sys.argv[1:2] == ["demo"]
+                      else None)
+    for failure in report.failures:
+        print(f"xgenda demo: FAILED: {failure}", file=sys.stderr)
     print(f"xgenda demo: report written to {report.markdown}")
-    return 0
+    return FAILED if report.failed and not args.allow_failure else 0

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import sys
 from typing import Any
 
 import numpy as np
@@ -19,6 +18,7 @@ import pandas as pd
 import xarray as xr
 
 from xgenda.grid import EARTH_RADIUS_M, GRAVITY, OMEGA, TIME_ATTRS, regular
+from xgenda.progress import on_terminal, wanted
 from xgenda.variables import VARIABLES
 
 __all__ = ["MAX_SIZE", "MIN_SIZE", "toy_ocean"]
@@ -161,7 +161,8 @@ def toy_ocean(
         torch's setting. One thread is best up to ~256 points per side, and several
         threads slow the model down badly when the cores are busy.
     progress : bool, optional
-        Show a tqdm progress bar; ``None`` shows it when stderr is a terminal.
+        Show a tqdm progress bar; ``None`` follows :func:`xgenda.progress.progress_bars`,
+        else shows it when stderr is a terminal.
 
     Returns
     -------
@@ -304,8 +305,7 @@ def _integrate(model: Any, spinup_days: int, days: int, fixed_steps: int | None,
     """
     from tqdm.auto import tqdm
 
-    if progress is None:
-        progress = bool(getattr(sys.stderr, "isatty", lambda: False)())
+    progress = wanted(progress, default=on_terminal())
     steps = fixed_steps or _adapted_steps(model, 0)
     model.set_dt(SECONDS_PER_DAY / steps)
     steps_range = [steps, steps]

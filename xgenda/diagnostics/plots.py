@@ -1,8 +1,9 @@
-"""Figures of reconstructions and ensembles: ``ds.genda.plot`` (matplotlib, optional).
+"""Figures of reconstructions and ensembles: ``ds.genda.plot`` (matplotlib).
 
 Every method builds a :class:`matplotlib.figure.Figure` without touching pyplot's
-global state, returns it, and writes a PNG when ``save=`` is a path. Install
-matplotlib with ``pip install xgenda[plot]``.
+global state, returns it, and writes a PNG when ``save=`` is a path. Figures are read
+at a glance: a title on every panel, wavelength axes in km increasing left to right,
+dated time axes, legends off the data, salinity in g kg-1 (:func:`display_units`).
 """
 
 from __future__ import annotations
@@ -13,19 +14,29 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import xarray as xr
 
+from xgenda._optional import require
 from xgenda.diagnostics._common import MEMBER, get_var, units_of
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["Plots"]
+__all__ = ["Plots", "display_units"]
+
+_DISPLAY_UNITS = {"1e-3": "g kg-1"}
+
+
+def display_units(units: str) -> str:
+    """Units as oceanographers read them on a figure or in a table.
+
+    CF writes practical salinity with units ``1e-3``, which reads like a scale factor;
+    figures and reports write ``g kg-1`` instead (the data keep their CF attrs).
+    Other units are returned unchanged.
+    """
+    return _DISPLAY_UNITS.get(units.strip(), units)
 
 
 def _figure(ncols: int, nrows: int = 1, width: float = 4.0, height: float = 3.4) -> Figure:
-    try:
-        from matplotlib.figure import Figure
-    except ImportError as err:
-        raise ImportError("xgenda's plots need matplotlib: pip install xgenda[plot]") from err
+    Figure = require("matplotlib.figure", "ds.genda.plot").Figure
     return Figure(figsize=(width * ncols, height * nrows), layout="constrained")
 
 
@@ -99,7 +110,7 @@ class Plots:
             ax.set_title(title)
             ax.set_xlabel("lon (degrees east)")
             ax.set_aspect(1.0 / np.cos(np.deg2rad(float(mean.lat.mean()))))
-            fig.colorbar(im, ax=ax, shrink=0.8, label=f"{name} ({units_of(rec)})")
+            fig.colorbar(im, ax=ax, shrink=0.8, label=f"{name} ({display_units(units_of(rec))})")
         axes[0].set_ylabel("lat (degrees north)")
         if when is not None:
             fig.suptitle(f"{name} at {np.datetime_as_string(when, unit='D')}"
@@ -125,28 +136,26 @@ class Plots:
         lam = float(effective_resolution(self._obj, truth, var, **kwargs))
         fig = _figure(2)
         ax0, ax1 = fig.subplots(1, 2)
+        name = str(tru.name)
         for label, c in curves.items():
             ax0.loglog(c.wavelength.values, c.compute().values, label=label)
-        ax0.invert_xaxis()
-        ax0.set_xlabel("wavelength (km)")
-        ax0.set_ylabel(f"PSD ({curves['truth'].attrs['units'].replace('(m)2', 'm2')})")
-        ax0.legend()
-        ax1.semilogx(score.wavelength.values, score.values, "k-")
+        ax0.set_ylabel(f"PSD ({display_units(curves['truth'].attrs['units'].replace('(m)2', 'm2'))})")
+        ax0.set_title(f"isotropic power spectrum of {name}")
+        # Below the axes: the curves fill the panel's corners.
+        ax0.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=3, frameon=False)
+        ax1.semilogx(score.wavelength.values, score.values, "k-", label="PSD score")
         ax1.axhline(0.5, color="grey", ls="--", lw=1)
         if np.isfinite(lam):
             ax1.axvline(lam, color="C3", lw=1)
-            ax1.plot([lam], [0.5], "o", color="C3", label=f"{lam:.0f} km")
-            ax1.legend()
-        ax1.invert_xaxis()
+            ax1.plot([lam], [0.5], "o", color="C3", label=f"effective resolution {lam:.0f} km")
+        ax1.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=2, frameon=False)
         low = float(np.nanmin(score.values)) if np.isfinite(score.values).any() else 0.0
         ax1.set_ylim(max(-1.0, min(-0.1, low)), 1.05)
-        ax1.set_xlabel("wavelength (km)")
         ax1.set_ylabel("PSD score 1 - PSD(err)/PSD(truth)")
-        ax1.set_title("effective resolution")
-        from matplotlib.ticker import NullFormatter
-
-        for ax in (ax0, ax1):  # minor log labels collide over a decade or two of wavelengths
-            ax.xaxis.set_minor_formatter(NullFormatter())
+        ax1.set_title(f"effective resolution of {name}" + (f": {lam:.0f} km"
+                                                           if np.isfinite(lam) else ""))
+        for ax in (ax0, ax1):
+            _wavelength_axis(ax)
         return _finish(fig, save)
 
     def spread_skill(self, truth: xr.Dataset | xr.DataArray, var: str | None = "ssh", *,
@@ -166,20 +175,32 @@ class Plots:
         fig = _figure(2)
         ax0, ax1 = fig.subplots(1, 2)
         x = skill[dim].values if dim in skill.dims else np.arange(skill.size)
-        ax0.plot(x, skill.values, label="RMSE of ensemble mean")
-        ax0.plot(x, spread.values, label="spread x sqrt((M+1)/M)")
-        ax0.set_xlabel(dim)
-        ax0.tick_params(axis="x", labelrotation=30)
-        ax0.set_ylabel(f"{rec.name} ({units_of(rec)})")
-        ax0.legend()
+        ax0.plot(x, skill.values, "o-", label="RMSE of ensemble mean")
+        ax0.plot(x, spread.values, "s-", label="spread x sqrt((M+1)/M)")
+        if np.issubdtype(np.asarray(x).dtype, np.datetime64):
+            from matplotlib.dates import ConciseDateFormatter, DayLocator
+
+            span_days = (x[-1] - x[0]) / np.timedelta64(1, "D") if len(x) > 1 else 1.0
+            locator = DayLocator(interval=max(1, int(np.ceil(span_days / 6))))
+            ax0.xaxis.set_major_locator(locator)
+            ax0.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+            ax0.set_xlabel("date")
+        else:
+            ax0.set_xlabel(dim)
+        ax0.set_ylabel(f"{rec.name} ({display_units(units_of(rec))})")
+        ax0.set_ylim(bottom=0)
+        ax0.set_title(f"{rec.name}: error and spread over {dim}")
+        ax0.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncols=1, frameon=False)
         top = float(max(np.nanmax(skill.values), np.nanmax(spread.values))) * 1.1
         ax1.plot(skill.values, spread.values, "o")
-        ax1.plot([0, top], [0, top], "k--", lw=1)
+        ax1.plot([0, top], [0, top], "k--", lw=1, label="calibrated: spread = RMSE")
         ax1.set_xlim(0, top)
         ax1.set_ylim(0, top)
-        ax1.set_xlabel("RMSE")
-        ax1.set_ylabel("spread")
-        ax1.set_title("spread-skill")
+        unit = display_units(units_of(rec))
+        ax1.set_xlabel(f"RMSE ({unit})")
+        ax1.set_ylabel(f"spread ({unit})")
+        ax1.set_title("spread against RMSE, day by day")
+        ax1.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), frameon=False)
         return _finish(fig, save)
 
     def rank_histogram(self, truth: xr.Dataset | xr.DataArray, var: str | None = "ssh", *,
@@ -199,6 +220,21 @@ class Plots:
         ax.set_title(f"rank histogram ({int(hist.sum())} points)")
         ax.legend()
         return _finish(fig, save)
+
+
+def _wavelength_axis(ax: Any) -> None:
+    """Wavelength in km increasing left to right, with several labelled ticks (1-2-5 a decade)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.set_xscale("log")
+    left, right = sorted(ax.get_xlim())
+    # Under a decade of wavelengths, 1-2-5 would leave two or three labels.
+    subs = (1.0, 2.0, 5.0) if right / left >= 10.0 else (1.0, 2.0, 3.0, 5.0, 7.0)
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=subs))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlim(left, right)
+    ax.set_xlabel("wavelength (km)")
 
 
 def _draw_obs(ax: Any, obs: Any, name: str, when: Any, grid: xr.DataArray, vmin: float,

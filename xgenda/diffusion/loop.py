@@ -14,6 +14,7 @@ import torch
 from xgenda.diffusion.checkpoint import TrainingState, write_checkpoint
 from xgenda.diffusion.edm import EDMPrecond, edm_loss
 from xgenda.diffusion.unet import UNet, UNetConfig, count_parameters
+from xgenda.progress import wanted
 
 __all__ = ["run_training"]
 
@@ -168,7 +169,7 @@ def _mean(values: Any) -> float | None:
 
 
 def _progress(cfg: Any, step: int) -> Any:
-    if not cfg.progress:
+    if not wanted(None, default=cfg.progress):  # a progress_bars() context wins
         return None
     from tqdm.auto import tqdm
 

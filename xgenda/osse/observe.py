@@ -12,6 +12,7 @@ import xarray as xr
 from xgenda.grid import check_grid, mean_spacing_km
 from xgenda.osse._sampling import GriddedTruth, component_rng
 from xgenda.osse.orbits import DEFAULT_CONSTELLATION, WITHHELD_ORBIT, Orbit, get_orbit
+from xgenda.progress import wanted
 
 __all__ = ["observe"]
 
@@ -35,7 +36,7 @@ def observe(
     l4_error: Mapping[str, float] | None = None,
     drifters: int = 20,
     drifter_noise: float = 0.02,
-    progress: bool = False,
+    progress: bool | None = None,
 ) -> xr.DataTree:
     """Simulate the observing system of the surface ocean from a nature run.
 
@@ -86,8 +87,9 @@ def observe(
         Number of active drifters (``/withheld/drifters``); 0 for none.
     drifter_noise : float
         Velocity error std of the drifters (m s-1).
-    progress : bool
-        Show a progress bar (tqdm) over the instruments.
+    progress : bool, optional
+        Show a progress bar (tqdm) over the instruments; ``None`` follows
+        :func:`xgenda.progress.progress_bars` (off outside it).
 
     Returns
     -------
@@ -171,6 +173,7 @@ def observe(
     leaves: dict[str, xr.Dataset] = {}
     names = list(tasks)
     iterator: Any = names
+    progress = wanted(progress)
     if progress:
         from tqdm.auto import tqdm
 
