@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from xgenda.config import Guidance, Sampler, Window
 from xgenda.obs.collect import ObservationSet, to_days
 from xgenda.obs.compile import AnalysisGrid, compile_tables
 
@@ -111,16 +112,13 @@ class BlockSpec:
     variables: tuple[str, ...]
     members: int
     seed: int
-    steps: int
-    method: str
-    params: dict[str, Any]
-    sampler: dict[str, Any]
-    time_window: float
+    sampler: Sampler
+    guidance: Guidance
+    window: Window
     device: str = "auto"
     batch_size: int | None = None
     tile_overlap: int = 0
     padding: str = "mask"
-    time_error_growth: float = 0.0
     known: tuple[str, ...] = ()
 
 
@@ -163,13 +161,14 @@ def run_block(spec: BlockSpec, sets: Sequence[ObservationSet], land: np.ndarray,
     from xgenda._runtime import resolve_device
     from xgenda._tiling import TiledDenoiser
     from xgenda.diffusion.guidance import guided_denoiser
+    from xgenda.diffusion.samplers import PerSampleNoise, run_sampler
     from xgenda.obs.operators import ObservationOperator, TotalCurrent
 
     prior = spec.prior.get()
     device = resolve_device(spec.device)
     land = np.asarray(land, dtype=bool)
     grid = AnalysisGrid.from_coords(spec.lat, spec.lon, spec.variables, land)
-    tables = compile_tables(sets, grid, spec.times, spec.time_window)
+    tables = compile_tables(sets, grid, spec.times, spec.window.half_width)
     mean = _mean_fields(prior, spec)
     std = np.array([prior.normalizer.std[v] for v in spec.variables])
     currents = None
@@ -202,16 +201,17 @@ def run_block(spec: BlockSpec, sets: Sequence[ObservationSet], land: np.ndarray,
                                  [times.index(k) for k, _ in batch], (height, width), std,
                                  mean=mean[times] if mean.shape[0] > 1 else mean,
                                  mask=~land, padding=spec.padding,  # type: ignore[arg-type]
-                                 time_error_growth=spec.time_error_growth, device=device,
+                                 time_error_growth=spec.window.error_growth, device=device,
                                  currents=currents)
-        guided = guided_denoiser(tiled, op, op.y, op.error, spec.method, **spec.params)
+        guided = guided_denoiser(tiled, op, op.y, op.error, spec.guidance.method,
+                                 **spec.guidance.params())
         gens = [torch.Generator().manual_seed(sample_seed(spec.seed, spec.times[k], m))
                 for k, m in batch]
         noise = torch.stack([torch.randn((channels, *canvas), generator=g) for g in gens])
         if fixed:
             guided = KnownChannels(guided, fixed, np.where(land, np.nan, values[[k for k, _ in batch]]),
                                    noise[:, fixed], device)
-        x = _sample(guided, noise.to(device), spec, _PerSampleNoise(gens))
+        x = run_sampler(spec.sampler, guided, noise.to(device), PerSampleNoise(gens))
         x = x[..., :height, :width].double().cpu().numpy()
         _check_divergence(x, ~land, spec)
         for b, (k, m) in enumerate(batch):
@@ -281,11 +281,12 @@ def _check_divergence(x: np.ndarray, ocean: np.ndarray, spec: BlockSpec) -> None
         return
     import warnings
 
+    method = spec.guidance.method
     hint = "use more steps (SDA and DPS need 64 or more with dense observations), " \
-        "a smaller guidance strength, or method='mmps'" if spec.method in ("sda", "dps") \
+        "a smaller guidance strength, or guidance=MMPS()" if method in ("sda", "dps") \
         else "use more steps or check the observation errors"
     warnings.warn(
-        f"the {spec.method!r} sampler diverged ({spec.steps} steps): samples reach "
+        f"the {method!r} sampler diverged ({spec.sampler.steps} steps): samples reach "
         f"{np.nanmax(np.abs(values)):.3g} prior standard deviations (or NaN); {hint}",
         RuntimeWarning, stacklevel=2)
 
@@ -308,31 +309,3 @@ def sample_batches(times: int, members: int,
     group = batch_size // members
     return [[(k, m) for k in range(start, min(start + group, times)) for m in range(members)]
             for start in range(0, times, group)]
-
-
-class _PerSampleNoise:
-    """``(shape) -> Tensor``: standard normal draws, each sample from its own generator."""
-
-    def __init__(self, generators: Sequence[Any]) -> None:
-        self.generators = list(generators)
-
-    def __call__(self, shape: tuple[int, ...]) -> Any:
-        import torch
-
-        return torch.stack([torch.randn(shape[1:], generator=g) for g in self.generators])
-
-
-def _sample(guided: Any, noise: Any, spec: BlockSpec, noise_source: _PerSampleNoise) -> Any:
-    from xgenda.diffusion.corrector import pc_sample
-    from xgenda.diffusion.sampling import karras_sigmas
-    from xgenda.diffusion.vp import genda_sample
-
-    options = dict(spec.sampler)
-    if options.get("name") == "genda":
-        return genda_sample(guided, noise, steps=spec.steps, eta=options.get("eta", 1e-3))
-    sigmas = karras_sigmas(spec.steps, sigma_min=options.get("sigma_min", 0.002),
-                           sigma_max=options.get("sigma_max", 80.0), device=noise.device,
-                           dtype=noise.dtype)
-    return pc_sample(guided, noise, sigmas, corrector_steps=options.get("corrector_steps", 0),
-                     tau=options.get("tau", 0.1), solver=options.get("solver", "heun"),
-                     churn=options.get("churn", 0.0), generator=noise_source)

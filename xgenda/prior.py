@@ -18,19 +18,23 @@ import json
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import torch
 import xarray as xr
 
+from xgenda._runtime import resolve_device
+from xgenda._version import __version__
+from xgenda.config import Sampler, configure
+from xgenda.diffusion.edm import DenoiserFunction, EDMPrecond
+from xgenda.diffusion.samplers import PerSampleNoise, run_sampler
+from xgenda.diffusion.unet import UNet
 from xgenda.grid import EARTH_RADIUS_M, LAT_ATTRS, LON_ATTRS
 from xgenda.variables import cf_attrs
 
 if TYPE_CHECKING:
-    import torch
-
     from xgenda.currents import EkmanModel
-    from xgenda.diffusion.edm import DenoiserFunction, EDMPrecond
     from xgenda.normalize import Normalizer
 
 __all__ = ["Prior", "demo_prior_path", "load_demo_prior"]
@@ -281,10 +285,6 @@ class Prior:
         dtype : torch.dtype, optional
             Default ``torch.float32``.
         """
-        import torch
-
-        from xgenda._runtime import resolve_device
-
         dev = resolve_device(device)
         dtype = dtype or torch.float32
         key = (str(dev), dtype)
@@ -297,9 +297,6 @@ class Prior:
         return module  # type: ignore[return-value]
 
     def _build_denoiser(self) -> torch.nn.Module:
-        from xgenda.diffusion.edm import DenoiserFunction, EDMPrecond
-        from xgenda.diffusion.unet import UNet
-
         channels = len(self.variables)
         if self._denoise_fn is not None:
             return DenoiserFunction(self._denoise_fn, channels, self.sigma_data)
@@ -313,17 +310,17 @@ class Prior:
         self,
         n: int,
         seed: int = 0,
-        steps: int = 32,
-        device: str = "auto",
         *,
-        solver: Literal["heun", "euler"] = "heun",
-        churn: float = 0.0,
+        sampler: Sampler | None = None,
+        device: str = "auto",
         batch_size: int | None = None,
         progress: bool = False,
+        **legacy: Any,
     ) -> xr.Dataset:
         """Unconditional samples in physical units.
 
-        Member ``m`` starts from noise seeded by ``(seed, m)``, so a member does not
+        Member ``m`` starts from noise seeded by ``(seed, m)`` and draws the noise of
+        stochastic steps (churn, corrector) from the same stream, so a member does not
         depend on ``n`` or ``batch_size``.
 
         Parameters
@@ -332,15 +329,17 @@ class Prior:
             Number of members.
         seed : int
             Random seed.
-        steps : int
-            Solver steps on the Karras schedule (Heun: ``2 steps - 1`` evaluations).
+        sampler : Heun, Euler or GendaDDIM, optional
+            The sampler (:mod:`xgenda.config`; default ``Heun()``).
         device : str
             ``"auto"``, ``"cpu"``, ``"cuda"``...
-        solver : {"heun", "euler"}
-        churn : float
-            Stochasticity of the sampler (0: deterministic ODE).
         batch_size : int, optional
             Members per network call (default: all at once).
+        progress : bool
+            Show a progress bar.
+        **legacy
+            ``steps``, ``solver``, ``churn`` of earlier versions
+            (:func:`xgenda.config.configure`).
 
         Returns
         -------
@@ -348,44 +347,39 @@ class Prior:
             One variable per prior variable, dims ``(member, lat, lon)``, CF attrs,
             NaN on land.
         """
-        import torch
-
-        from xgenda.diffusion.sampling import edm_sample, karras_sigmas
-
-        if int(n) < 1:
-            raise ValueError(f"n must be >= 1, got {n}")
-        from xgenda._runtime import resolve_device
-
+        unknown = sorted(set(legacy) - {"steps", "solver", "churn"})
+        if unknown:
+            raise TypeError(f"unknown argument(s) {unknown}; give the sampler as "
+                            "sampler=Heun(...) (xgenda.config)")
+        sampler = configure(sampler, **legacy).sampler
+        if isinstance(n, bool) or int(n) != n or n < 1:
+            raise ValueError(f"n must be a positive integer, got {n}")
         n = int(n)
+        batch_size = batch_size or n
         dev = resolve_device(device)
         denoiser = self.denoiser(dev)
-        size, channels = self.patch_size, len(self.variables)
         mask = None
         if self.land_mask is not None:
             mask = torch.as_tensor(self.land_mask, device=dev, dtype=torch.float32)[None, None]
-        noise = torch.stack([member_noise(seed, m, (channels, size, size)) for m in range(n)])
-        sigmas = karras_sigmas(steps, device=dev, dtype=torch.float32)
+        shape = (len(self.variables), self.patch_size, self.patch_size)
         out = []
-        batch_size = batch_size or n
         for start in range(0, n, batch_size):
-            gen = torch.Generator(device=dev).manual_seed(int(seed) + start)
-            x = edm_sample(lambda x, s: denoiser(x, s, mask), noise[start:start + batch_size]
-                           .to(dev), sigmas, solver=solver, churn=churn, generator=gen,
-                           progress=progress)
+            members = range(start, min(start + batch_size, n))
+            gens = [member_generator(seed, m) for m in members]
+            noise = torch.stack([torch.randn(shape, generator=g) for g in gens]).to(dev)
+            x = run_sampler(sampler, lambda x, s: denoiser(x, s, mask), noise,
+                            PerSampleNoise(gens), progress=progress)
             out.append(x.cpu().numpy())
         values = np.concatenate(out).astype(np.float64)
         if self.land_mask is not None:
             values = np.where(self.land_mask[None, None] > 0, values, np.nan)
-        normalized = self._as_dataset(values)
-        ds = self.normalizer.invert(normalized)
+        ds = self.normalizer.invert(self._as_dataset(values))
         for name in self.variables:
             ds[name].attrs = cf_attrs(name) or dict(ds[name].attrs)
-        from xgenda import __version__
-
         ds.attrs = {"title": "unconditional samples of an xgenda diffusion prior",
                     "Conventions": "CF-1.8", "source": f"xgenda {__version__}",
-                    "prior_id": self.id, "seed": int(seed), "steps": int(steps),
-                    "solver": solver, "churn": float(churn)}
+                    "prior_id": self.id, "seed": int(seed), "steps": sampler.steps,
+                    "sampler": sampler.to_json()}
         return ds
 
     def _as_dataset(self, values: np.ndarray) -> xr.Dataset:
@@ -494,8 +488,6 @@ class Prior:
                 raise ValueError(f"checksum mismatch for {path / name}: config.json records "
                                  f"sha256 {checksums[name]}, the file has {found}; the file is "
                                  "corrupt or was modified after saving")
-        import torch
-
         tensors = load_file(str(path / _WEIGHTS))
         land_mask = tensors.pop("land_mask", None)
         weights = {k.removeprefix("net."): torch.from_numpy(v) for k, v in tensors.items()}
@@ -519,13 +511,10 @@ class Prior:
         return prior
 
 
-def member_noise(seed: int, member: int, shape: tuple[int, ...]) -> torch.Tensor:
-    """Standard normal noise (CPU, float32) for member ``member`` of a run seeded ``seed``."""
-    import torch
-
+def member_generator(seed: int, member: int) -> torch.Generator:
+    """The CPU generator of member ``member`` of a run seeded ``seed``."""
     state = np.random.SeedSequence([int(seed), int(member)]).generate_state(2, dtype=np.uint32)
-    gen = torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
-    return torch.randn(shape, generator=gen, dtype=torch.float32)
+    return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
 
 
 def demo_prior_path() -> Path:
@@ -581,8 +570,6 @@ def _weights_bytes(weights: Mapping[str, torch.Tensor], land_mask: np.ndarray | 
 
     tensors = {f"net.{k}": v.detach().to("cpu").contiguous() for k, v in weights.items()}
     if land_mask is not None:
-        import torch
-
         tensors["land_mask"] = torch.as_tensor(np.asarray(land_mask, dtype=np.float32))
     return save(tensors, metadata={"format": FORMAT})
 
