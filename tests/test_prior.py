@@ -16,7 +16,7 @@ from xgenda import _runtime  # noqa: E402
 from xgenda.config import Heun  # noqa: E402
 from xgenda.diffusion.unet import UNet, UNetConfig  # noqa: E402
 from xgenda.normalize import Normalizer  # noqa: E402
-from xgenda.prior import Prior  # noqa: E402
+from xgenda.prior import Prior, cached_prior, clear_prior_cache  # noqa: E402
 from xgenda.testing import ocean_dataset  # noqa: E402
 
 VARIABLES = ["ssh", "sst"]
@@ -180,11 +180,11 @@ def test_resolve_device_auto_and_errors():
 
 def test_cached_prior_loads_a_path_once_per_process(tiny_prior, tmp_path):
     path = tiny_prior.save(tmp_path / "p")
-    _runtime.clear_prior_cache()
-    first = _runtime.cached_prior(path)
-    assert _runtime.cached_prior(str(path)) is first
-    assert _runtime.cached_prior(tiny_prior) is tiny_prior
-    _runtime.clear_prior_cache()
+    clear_prior_cache()
+    first = cached_prior(path)
+    assert cached_prior(str(path)) is first
+    assert cached_prior(tiny_prior) is tiny_prior
+    clear_prior_cache()
 
 
 def test_demo_prior_loads_and_samples_the_toy_ocean_variables():

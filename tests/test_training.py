@@ -16,10 +16,10 @@ from xgenda import cli  # noqa: E402
 from xgenda.config import Heun  # noqa: E402
 from xgenda.diffusion.checkpoint import read_checkpoint, write_checkpoint  # noqa: E402
 from xgenda.diffusion.edm import DenoiserFunction, edm_loss  # noqa: E402
-from xgenda.diffusion.training import TrainConfig, export_checkpoint  # noqa: E402
 from xgenda.normalize import Normalizer  # noqa: E402
 from xgenda.prior import Prior  # noqa: E402
 from xgenda.testing import ocean_dataset, raise_if_dask_computes  # noqa: E402
+from xgenda.training import TrainConfig, export_checkpoint  # noqa: E402
 
 TINY_UNET = {"base_channels": 8, "channel_mult": [1, 2], "num_blocks": 1,
              "attn_resolutions": [], "dropout": 0.0}

@@ -16,8 +16,8 @@ from xgenda._version import __version__
 # stays light (no torch) for data-preparation work.
 _LAZY = {
     "Normalizer": ("xgenda.normalize", "Normalizer"),
-    "train": ("xgenda.diffusion.training", "train"),
-    "TrainConfig": ("xgenda.diffusion.training", "TrainConfig"),
+    "train": ("xgenda.training", "train"),
+    "TrainConfig": ("xgenda.training", "TrainConfig"),
     "Prior": ("xgenda.prior", "Prior"),
     "load_demo_prior": ("xgenda.prior", "load_demo_prior"),
     "calibrate": ("xgenda.calibration", "calibrate"),

@@ -3,7 +3,7 @@
 A task gets a :class:`BlockSpec` (small, picklable: coordinates, settings and a
 reference to the prior, never the network itself), the observation sets of its
 block and the land mask. It loads the prior once per process
-(:func:`xgenda._runtime.cached_prior`), compiles the observations into an
+(:func:`xgenda.prior.cached_prior`), compiles the observations into an
 operator, and samples every (time, member) pair of the block in batches.
 
 Each pair draws its noise from its own generator seeded by
@@ -14,7 +14,6 @@ the chunking, or the scheduler.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,7 +62,7 @@ class PriorRef:
         self.id = str(prior) if isinstance(prior, str) else prior.id
 
     def get(self) -> Any:
-        from xgenda._runtime import cached_prior
+        from xgenda.prior import cached_prior
 
         if isinstance(self._prior, str):
             return cached_prior(self._prior)
@@ -83,22 +82,16 @@ class PriorRef:
         return self.id
 
 
-_REBUILT: dict[str, Any] = {}
-_LOCK = threading.Lock()
-
-
 def _rebuilt(parts: dict[str, Any]) -> PriorRef:
     from xgenda.normalize import Normalizer
-    from xgenda.prior import Prior
+    from xgenda.prior import Prior, remember_prior
 
-    with _LOCK:
-        prior = _REBUILT.get(parts["id"])
-        if prior is None:
-            prior = Prior(parts["config"], Normalizer(parts["stats"]), weights=parts["weights"],
-                          denoise_fn=parts["denoise_fn"], land_mask=parts["land_mask"],
-                          metadata=parts["metadata"])
-            _REBUILT[parts["id"]] = prior
-    return PriorRef(prior)
+    def build() -> Prior:
+        return Prior(parts["config"], Normalizer(parts["stats"]), weights=parts["weights"],
+                     denoise_fn=parts["denoise_fn"], land_mask=parts["land_mask"],
+                     metadata=parts["metadata"])
+
+    return PriorRef(remember_prior(("id", parts["id"]), build))
 
 
 @dataclass(frozen=True)

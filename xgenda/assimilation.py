@@ -37,7 +37,7 @@ import numpy as np
 import xarray as xr
 
 from xgenda import _engine
-from xgenda._runtime import cached_prior, resolve_device
+from xgenda._runtime import resolve_device
 from xgenda._version import __version__
 from xgenda.config import Configuration, Guidance, Sampler, Window, configure
 from xgenda.currents import is_decomposed_state, recompose_currents
@@ -305,6 +305,8 @@ def _positive_int(value: Any, name: str) -> int:
 
 def _resolve_prior(prior: Any) -> tuple[Any, _engine.PriorRef]:
     """The prior object and the reference to it that travels in the task graph."""
+    from xgenda.prior import cached_prior  # torch: imported once a prior is needed
+
     if isinstance(prior, (str, os.PathLike)):
         path = str(prior)
         return cached_prior(path), _engine.PriorRef(path)

@@ -119,7 +119,7 @@ class Normalizer:
         if "month" in stats.coords:
             stats["month"].attrs = {"long_name": "calendar month", "units": "1"}
 
-        from xgenda import __version__
+        from xgenda._version import __version__
 
         stats.attrs = {
             "title": "xgenda normalization statistics",

@@ -15,27 +15,29 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 import xarray as xr
+from safetensors.numpy import load_file, safe_open, save_file
+from safetensors.torch import save
 
 from xgenda._runtime import resolve_device
 from xgenda._version import __version__
 from xgenda.config import Sampler, configure
+from xgenda.currents import EkmanModel, is_decomposed_state
 from xgenda.diffusion.edm import DenoiserFunction, EDMPrecond
 from xgenda.diffusion.samplers import PerSampleNoise, run_sampler
 from xgenda.diffusion.unet import UNet
 from xgenda.grid import EARTH_RADIUS_M, LAT_ATTRS, LON_ATTRS
+from xgenda.io import dataset_from_arrays, dataset_to_arrays, json_default, sha256
+from xgenda.normalize import Normalizer
 from xgenda.variables import cf_attrs
-
-if TYPE_CHECKING:
-    from xgenda.currents import EkmanModel
-    from xgenda.normalize import Normalizer
 
 __all__ = ["Prior", "demo_prior_path", "load_demo_prior"]
 
@@ -94,7 +96,7 @@ class Prior:
             raise ValueError("give exactly one of weights (a network prior) or denoise_fn")
         if weights is not None and "unet" not in config:
             raise ValueError("a network prior needs config['unet'] (the UNet architecture)")
-        self._config = json.loads(json.dumps(dict(config), default=_json_default))
+        self._config = json.loads(json.dumps(dict(config), default=json_default))
         self._config.setdefault("sigma_data", 1.0)
         self._config.setdefault("mask_channel", True)
         self.normalizer = normalizer
@@ -175,8 +177,6 @@ class Prior:
 
     @ekman_model.setter
     def ekman_model(self, model: EkmanModel | None) -> None:
-        from xgenda.currents import EkmanModel, is_decomposed_state
-
         if model is not None:
             if not isinstance(model, EkmanModel):
                 raise TypeError(f"ekman_model must be an xgenda.currents.EkmanModel, got "
@@ -207,7 +207,7 @@ class Prior:
             if self._ekman_model is not None:
                 parts.append(self._ekman_model.coefficients)
             for ds in parts:
-                arrays, structure = _dataset_to_arrays(ds)
+                arrays, structure = dataset_to_arrays(ds)
                 h.update(json.dumps(structure, sort_keys=True, default=str).encode())
                 for name in sorted(arrays):
                     h.update(np.ascontiguousarray(arrays[name]).tobytes())
@@ -423,28 +423,26 @@ class Prior:
         Path
             The directory written.
         """
-        from safetensors.numpy import save_file
-
         if self._weights is None:
             raise ValueError("a prior built from a Python denoiser cannot be saved: only network "
                              "priors (trained with xgenda.train) have weights to write")
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         (path / _WEIGHTS).write_bytes(_weights_bytes(self._weights, self.land_mask))
-        arrays, structure = _dataset_to_arrays(self.normalizer.to_dataset())
+        arrays, structure = dataset_to_arrays(self.normalizer.to_dataset())
         save_file(arrays, str(path / _NORMALIZER), metadata={"structure": json.dumps(structure)})
         files = [_WEIGHTS, _NORMALIZER]
         ekman = path / _EKMAN
         if self._ekman_model is not None:
-            arrays, structure = _dataset_to_arrays(self._ekman_model.coefficients)
+            arrays, structure = dataset_to_arrays(self._ekman_model.coefficients)
             save_file(arrays, str(ekman), metadata={"structure": json.dumps(structure)})
             files.append(_EKMAN)
         elif ekman.exists():
             ekman.unlink()  # a stale model of an earlier save would not match this prior
         document = {"format": FORMAT, "format_version": FORMAT_VERSION, "id": self.id,
                     "config": self._config, "metadata": self.metadata,
-                    "checksums": {name: _sha256(path / name) for name in files}}
-        (path / _CONFIG).write_text(json.dumps(document, indent=2, default=_json_default))
+                    "checksums": {name: sha256(path / name) for name in files}}
+        (path / _CONFIG).write_text(json.dumps(document, indent=2, default=json_default))
         self.path = path
         return path
 
@@ -460,8 +458,6 @@ class Prior:
         FileNotFoundError
             If ``path`` does not exist.
         """
-        from safetensors.numpy import load_file, safe_open
-
         path = Path(path).expanduser()
         if not path.exists():
             raise FileNotFoundError(f"no prior at {path}")
@@ -483,7 +479,7 @@ class Prior:
         for name in (_WEIGHTS, _NORMALIZER, *((_EKMAN,) if _EKMAN in checksums else ())):
             if name not in checksums:
                 raise ValueError(f"{config_file} records no checksum for {name}")
-            found = _sha256(path / name)
+            found = sha256(path / name)
             if found != checksums[name]:
                 raise ValueError(f"checksum mismatch for {path / name}: config.json records "
                                  f"sha256 {checksums[name]}, the file has {found}; the file is "
@@ -494,17 +490,13 @@ class Prior:
         with safe_open(str(path / _NORMALIZER), framework="numpy") as f:
             structure = json.loads(f.metadata()["structure"])
             arrays = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
-        from xgenda.normalize import Normalizer
-
-        normalizer = Normalizer.from_dataset(_dataset_from_arrays(arrays, structure))
+        normalizer = Normalizer.from_dataset(dataset_from_arrays(arrays, structure))
         ekman_model = None
         if _EKMAN in checksums:
-            from xgenda.currents import EkmanModel
-
             with safe_open(str(path / _EKMAN), framework="numpy") as f:
                 structure = json.loads(f.metadata()["structure"])
                 arrays = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
-            ekman_model = EkmanModel(_dataset_from_arrays(arrays, structure))
+            ekman_model = EkmanModel(dataset_from_arrays(arrays, structure))
         prior = cls(document["config"], normalizer, weights=weights, land_mask=land_mask,
                     metadata=document.get("metadata", {}), ekman_model=ekman_model)
         prior.path = path
@@ -515,6 +507,52 @@ def member_generator(seed: int, member: int) -> torch.Generator:
     """The CPU generator of member ``member`` of a run seeded ``seed``."""
     state = np.random.SeedSequence([int(seed), int(member)]).generate_state(2, dtype=np.uint32)
     return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
+
+
+_CACHE: dict[tuple[str, ...], Prior] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def remember_prior(key: tuple[str, ...], build: Callable[[], Prior]) -> Prior:
+    """The prior cached under ``key`` in this process, built by ``build()`` the first time.
+
+    The one cache of priors of a process: saved priors by path (:func:`cached_prior`)
+    and in-memory priors rebuilt by dask workers, by id.
+    """
+    with _CACHE_LOCK:
+        prior = _CACHE.get(key)
+        if prior is None:
+            prior = build()
+            _CACHE[key] = prior
+    return prior
+
+
+def cached_prior(path_or_prior: str | os.PathLike[str] | Prior) -> Prior:
+    """A :class:`Prior`, loaded at most once per process for a given path.
+
+    Dask tasks refer to a saved prior by its path; each worker process loads it once,
+    so weights never travel in the task graph.
+
+    Parameters
+    ----------
+    path_or_prior : path or Prior
+        A saved prior directory (loaded and cached; reloaded if its files change),
+        the string ``"demo"`` for the bundled demo prior, or a ``Prior`` (returned as is).
+    """
+    if isinstance(path_or_prior, Prior):
+        return path_or_prior
+    if str(path_or_prior) == "demo":
+        path_or_prior = demo_prior_path()
+    path = Path(path_or_prior).expanduser().resolve()
+    config = path / _CONFIG
+    stamp = config.stat().st_mtime if config.exists() else 0.0
+    return remember_prior(("path", str(path), repr(stamp)), lambda: Prior.load(path))
+
+
+def clear_prior_cache() -> None:
+    """Forget every prior cached in this process."""
+    with _CACHE_LOCK:
+        _CACHE.clear()
 
 
 def demo_prior_path() -> Path:
@@ -555,70 +593,8 @@ def _refuse_pickle(path: Path) -> None:
             )
 
 
-def _sha256(file: Path) -> str:
-    if not file.exists():
-        raise ValueError(f"saved prior is incomplete: {file} is missing")
-    h = hashlib.sha256()
-    with file.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _weights_bytes(weights: Mapping[str, torch.Tensor], land_mask: np.ndarray | None) -> bytes:
-    from safetensors.torch import save
-
     tensors = {f"net.{k}": v.detach().to("cpu").contiguous() for k, v in weights.items()}
     if land_mask is not None:
         tensors["land_mask"] = torch.as_tensor(np.asarray(land_mask, dtype=np.float32))
     return save(tensors, metadata={"format": FORMAT})
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, (tuple, set)):
-        return list(obj)
-    return str(obj)
-
-
-def _dataset_to_arrays(ds: xr.Dataset) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Split a Dataset into numeric arrays and a JSON structure (dims, attrs, other data)."""
-    arrays: dict[str, np.ndarray] = {}
-    entries: dict[str, Any] = {}
-    for name, var in ds.variables.items():
-        values = np.asarray(var.values)
-        entry: dict[str, Any] = {"dims": list(var.dims), "attrs": var.attrs,
-                                 "coord": name in ds.coords, "shape": list(values.shape)}
-        if values.dtype.kind in "fiub":
-            arrays[str(name)] = np.ascontiguousarray(values)
-            entry["kind"] = "array"
-        elif values.dtype.kind in "mM":
-            unit = "datetime64[ns]" if values.dtype.kind == "M" else "timedelta64[ns]"
-            arrays[str(name)] = np.ascontiguousarray(values.astype(unit).view("int64"))
-            entry["kind"] = unit
-        else:
-            entry["kind"] = "list"
-            entry["data"] = values.tolist()
-        entries[str(name)] = entry
-    return arrays, json.loads(json.dumps({"variables": entries, "attrs": ds.attrs},
-                                         default=_json_default))
-
-
-def _dataset_from_arrays(arrays: Mapping[str, np.ndarray], structure: Mapping[str, Any]
-                         ) -> xr.Dataset:
-    data_vars: dict[str, xr.Variable] = {}
-    coords: dict[str, xr.Variable] = {}
-    for name, entry in structure["variables"].items():
-        if entry["kind"] == "array":
-            values = arrays[name]
-        elif entry["kind"] == "list":
-            values = np.asarray(entry["data"])
-        else:
-            values = arrays[name].view(entry["kind"])
-        values = np.asarray(values).reshape(entry["shape"])
-        target = coords if entry["coord"] else data_vars
-        target[name] = xr.Variable(entry["dims"], values, entry["attrs"])
-    return xr.Dataset(data_vars, coords=coords, attrs=structure.get("attrs", {}))

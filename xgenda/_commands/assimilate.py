@@ -143,7 +143,7 @@ def configuration(args: argparse.Namespace) -> Configuration:
 def run(args: argparse.Namespace) -> int:
     import xarray as xr
 
-    from xgenda._runtime import cached_prior
+    from xgenda.prior import cached_prior
     from xgenda.stream import resume_to_zarr
 
     out = Path(args.out)

@@ -464,6 +464,6 @@ def _drag_from_attr(drag: Any) -> DragSpec:
 
 
 def _version() -> str:
-    from xgenda import __version__
+    from xgenda._version import __version__
 
     return __version__

@@ -257,7 +257,7 @@ def toy_ocean(
                              "sign(f0)) * (uwind + i vwind), added to u and v",
         }
 
-    from xgenda import __version__
+    from xgenda._version import __version__
 
     attrs = {
         "title": "xgenda toy ocean: two-layer quasi-geostrophic nature run with SST/SSS",
