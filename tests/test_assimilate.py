@@ -172,11 +172,14 @@ def test_batches_hold_one_time_unless_asked():
 
 
 def test_sample_seeds_differ_by_time_and_member():
+    from xgenda.diffusion.samplers import sample_generator
+
     t = np.datetime64("2020-01-01T00:00")
-    seeds = {_engine.sample_seed(0, t + np.timedelta64(h, "h"), m)
+    seeds = {sample_generator(0, m, _engine.time_key(t + np.timedelta64(h, "h"))).initial_seed()
              for h in range(0, 48, 6) for m in range(4)}
     assert len(seeds) == 32
-    assert _engine.sample_seed(0, np.datetime64("1960-01-01"), 0) > 0
+    assert _engine.time_key(np.datetime64("1960-01-01")) > 0
+    assert _engine.time_key(np.datetime64("1970-01-02")) - _engine.time_key(0.0) == 86400
 
 
 @pytest.mark.distributed

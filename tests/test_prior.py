@@ -13,7 +13,7 @@ torch = pytest.importorskip("torch")
 
 import xgenda  # noqa: E402
 from xgenda import _runtime  # noqa: E402
-from xgenda.config import Heun  # noqa: E402
+from xgenda.config import Euler, Heun  # noqa: E402
 from xgenda.diffusion.unet import UNet, UNetConfig  # noqa: E402
 from xgenda.normalize import Normalizer  # noqa: E402
 from xgenda.prior import Prior, cached_prior, clear_prior_cache  # noqa: E402
@@ -128,9 +128,11 @@ def test_samples_are_in_physical_units_with_cf_attributes(tiny_prior):
     assert 5 < float(ds.sst.mean()) < 30  # degC, not normalized units
 
 
-def test_a_member_does_not_depend_on_the_number_of_members_or_batching(tiny_prior):
-    two = tiny_prior.sample(2, seed=5, sampler=Heun(steps=3), device="cpu")
-    four = tiny_prior.sample(4, seed=5, sampler=Heun(steps=3), device="cpu", batch_size=3)
+@pytest.mark.parametrize("sampler", [Heun(steps=3), Euler(steps=3, churn=2.0),
+                                     Heun(steps=2, corrector_steps=1)], ids=repr)
+def test_a_member_does_not_depend_on_the_number_of_members_or_batching(tiny_prior, sampler):
+    two = tiny_prior.sample(2, seed=5, sampler=sampler, device="cpu")
+    four = tiny_prior.sample(4, seed=5, sampler=sampler, device="cpu", batch_size=3)
     np.testing.assert_allclose(two.ssh.values, four.ssh.values[:2], rtol=1e-5, atol=1e-6)
     assert not np.allclose(four.ssh.values[0], four.ssh.values[1])
 

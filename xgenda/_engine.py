@@ -7,7 +7,8 @@ block and the land mask. It loads the prior once per process
 operator, and samples every (time, member) pair of the block in batches.
 
 Each pair draws its noise from its own generator seeded by
-``SeedSequence([seed, time key, member])``, and the guidance solves each sample's
+``SeedSequence([seed, time key, member])``
+(:func:`xgenda.diffusion.samplers.sample_generator`), and the guidance solves each sample's
 system separately, so a sample does not depend on the batch it is computed in,
 the chunking, or the scheduler.
 """
@@ -25,21 +26,19 @@ from xgenda.config import Guidance, Sampler, Window
 from xgenda.obs.collect import ObservationSet, to_days
 from xgenda.obs.compile import AnalysisGrid, compile_tables
 
-__all__ = ["BlockSpec", "PriorRef", "run_block", "sample_batches", "sample_seed"]
+__all__ = ["BlockSpec", "PriorRef", "run_block", "sample_batches", "time_key"]
 
 _TIME_OFFSET = 2**40  # keeps seed entropy non-negative for times before 1970
 
 
-def sample_seed(seed: int, time: Any, member: int) -> int:
-    """The 64-bit torch seed of one (time, member) sample of a run seeded ``seed``.
+def time_key(time: Any) -> int:
+    """The seeding key of an analysis time (datetime64, or a number of days).
 
-    ``time`` is a datetime64 (or a number of days); the key is its whole number of
-    seconds since 1970, so any sub-daily analysis time has its own noise.
+    Its whole number of seconds since 1970, offset to stay non-negative before 1970,
+    so any sub-daily analysis time has its own noise
+    (:func:`xgenda.diffusion.samplers.sample_generator`).
     """
-    seconds = int(np.round(float(to_days(np.asarray([time]))[0]) * 86400.0))
-    entropy = [int(seed), seconds + _TIME_OFFSET, int(member)]
-    a, b = np.random.SeedSequence(entropy).generate_state(2, dtype=np.uint32)
-    return (int(a) << 32) | int(b)
+    return int(np.round(float(to_days(np.asarray([time]))[0]) * 86400.0)) + _TIME_OFFSET
 
 
 class PriorRef:
@@ -154,7 +153,7 @@ def run_block(spec: BlockSpec, sets: Sequence[ObservationSet], land: np.ndarray,
     from xgenda._runtime import resolve_device
     from xgenda._tiling import TiledDenoiser
     from xgenda.diffusion.guidance import guided_denoiser
-    from xgenda.diffusion.samplers import PerSampleNoise, run_sampler
+    from xgenda.diffusion.samplers import PerSampleNoise, run_sampler, sample_generator
     from xgenda.obs.operators import ObservationOperator, TotalCurrent
 
     prior = spec.prior.get()
@@ -198,8 +197,7 @@ def run_block(spec: BlockSpec, sets: Sequence[ObservationSet], land: np.ndarray,
                                  currents=currents)
         guided = guided_denoiser(tiled, op, op.y, op.error, spec.guidance.method,
                                  **spec.guidance.params())
-        gens = [torch.Generator().manual_seed(sample_seed(spec.seed, spec.times[k], m))
-                for k, m in batch]
+        gens = [sample_generator(spec.seed, m, time_key(spec.times[k])) for k, m in batch]
         noise = torch.stack([torch.randn((channels, *canvas), generator=g) for g in gens])
         if fixed:
             guided = KnownChannels(guided, fixed, np.where(land, np.nan, values[[k for k, _ in batch]]),

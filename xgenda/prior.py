@@ -32,7 +32,7 @@ from xgenda._version import __version__
 from xgenda.config import Sampler, configure
 from xgenda.currents import EkmanModel, is_decomposed_state
 from xgenda.diffusion.edm import DenoiserFunction, EDMPrecond
-from xgenda.diffusion.samplers import PerSampleNoise, run_sampler
+from xgenda.diffusion.samplers import PerSampleNoise, run_sampler, sample_generator
 from xgenda.diffusion.unet import UNet
 from xgenda.grid import EARTH_RADIUS_M, LAT_ATTRS, LON_ATTRS
 from xgenda.io import dataset_from_arrays, dataset_to_arrays, json_default, sha256
@@ -319,9 +319,10 @@ class Prior:
     ) -> xr.Dataset:
         """Unconditional samples in physical units.
 
-        Member ``m`` starts from noise seeded by ``(seed, m)`` and draws the noise of
-        stochastic steps (churn, corrector) from the same stream, so a member does not
-        depend on ``n`` or ``batch_size``.
+        Member ``m`` draws its initial noise and the noise of stochastic steps (churn,
+        corrector) from its own generator
+        (:func:`~xgenda.diffusion.samplers.sample_generator` of ``(seed, m)``), so a
+        member does not depend on ``n`` or ``batch_size``.
 
         Parameters
         ----------
@@ -365,7 +366,7 @@ class Prior:
         out = []
         for start in range(0, n, batch_size):
             members = range(start, min(start + batch_size, n))
-            gens = [member_generator(seed, m) for m in members]
+            gens = [sample_generator(seed, m) for m in members]
             noise = torch.stack([torch.randn(shape, generator=g) for g in gens]).to(dev)
             x = run_sampler(sampler, lambda x, s: denoiser(x, s, mask), noise,
                             PerSampleNoise(gens), progress=progress)
@@ -501,12 +502,6 @@ class Prior:
                     metadata=document.get("metadata", {}), ekman_model=ekman_model)
         prior.path = path
         return prior
-
-
-def member_generator(seed: int, member: int) -> torch.Generator:
-    """The CPU generator of member ``member`` of a run seeded ``seed``."""
-    state = np.random.SeedSequence([int(seed), int(member)]).generate_state(2, dtype=np.uint32)
-    return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
 
 
 _CACHE: dict[tuple[str, ...], Prior] = {}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 from xgenda.config import GendaDDIM, Sampler
@@ -17,7 +18,30 @@ from xgenda.diffusion.corrector import pc_sample
 from xgenda.diffusion.sampling import Denoiser, karras_sigmas
 from xgenda.diffusion.vp import genda_sample
 
-__all__ = ["PerSampleNoise", "run_sampler"]
+__all__ = ["PerSampleNoise", "run_sampler", "sample_generator"]
+
+
+def sample_generator(seed: int, member: int, time_key: int = 0) -> torch.Generator:
+    """The CPU generator of one sample: the one seeding scheme of xgenda.
+
+    Every sample draws its initial noise, then the noise of its stochastic steps, from
+    a generator seeded by ``SeedSequence([seed, time_key, member])``, so it depends on
+    nothing else (not the batch, the chunking or the scheduler).
+
+    Parameters
+    ----------
+    seed : int
+        Seed of the run (>= 0).
+    member : int
+        Ensemble member.
+    time_key : int
+        The analysis time's key (:func:`xgenda._engine.time_key`: whole seconds since
+        1970, offset to be non-negative); 0 for samples tied to no time
+        (:meth:`xgenda.Prior.sample`).
+    """
+    entropy = [int(seed), int(time_key), int(member)]
+    high, low = np.random.SeedSequence(entropy).generate_state(2, dtype=np.uint32)
+    return torch.Generator().manual_seed((int(high) << 32) | int(low))
 
 
 class PerSampleNoise:
