@@ -151,7 +151,6 @@ def run_block(spec: BlockSpec, sets: Sequence[ObservationSet], land: np.ndarray,
     import torch
 
     from xgenda._runtime import resolve_device
-    from xgenda._tiling import TiledDenoiser
     from xgenda.diffusion.guidance import guided_denoiser
     from xgenda.diffusion.samplers import PerSampleNoise, run_sampler, sample_generator
     from xgenda.obs.operators import ObservationOperator, TotalCurrent
@@ -169,21 +168,11 @@ def run_block(spec: BlockSpec, sets: Sequence[ObservationSet], land: np.ndarray,
                                          device=device)
 
     height, width = grid.shape
-    patch = prior.patch_size
-    canvas = (max(height, patch), max(width, patch))
-    ocean = np.ones(canvas, dtype=np.float32)
-    ocean[:height, :width] = ~land
-    if prior.land_mask is not None and canvas == (patch, patch) == (height, width):
-        ocean = ocean * (np.asarray(prior.land_mask) > 0)
-    mask = None if ocean.all() else torch.as_tensor(ocean, device=device)
-    tiled = TiledDenoiser(prior.denoiser(device), canvas, patch, spec.tile_overlap, mask)
-
+    tiled, canvas = _tiled_denoiser(prior, land, spec.tile_overlap, device)
     channels = len(spec.variables)
     fixed = [spec.variables.index(v) for v in spec.known]
     if fixed:
-        values = np.stack([np.asarray(known[v].transpose("time", "lat", "lon").values,
-                                      dtype=np.float64) for v in spec.known], axis=1)
-        values = (values - mean[:, fixed]) / std[fixed][None, :, None, None]
+        values = _known_values(known, spec.known, mean[:, fixed], std[fixed])
     out = np.empty((channels, spec.members, len(spec.times), height, width), np.float32)
     for batch in sample_batches(len(spec.times), spec.members, spec.batch_size):
         # only this batch's times: the padding, hence the arithmetic, of a sample must
@@ -200,8 +189,8 @@ def run_block(spec: BlockSpec, sets: Sequence[ObservationSet], land: np.ndarray,
         gens = [sample_generator(spec.seed, m, time_key(spec.times[k])) for k, m in batch]
         noise = torch.stack([torch.randn((channels, *canvas), generator=g) for g in gens])
         if fixed:
-            guided = KnownChannels(guided, fixed, np.where(land, np.nan, values[[k for k, _ in batch]]),
-                                   noise[:, fixed], device)
+            given = np.where(land, np.nan, values[[k for k, _ in batch]])
+            guided = KnownChannels(guided, fixed, given, noise[:, fixed], device)
         x = run_sampler(spec.sampler, guided, noise.to(device), PerSampleNoise(gens))
         x = x[..., :height, :width].double().cpu().numpy()
         _check_divergence(x, ~land, spec)
@@ -209,6 +198,33 @@ def run_block(spec: BlockSpec, sets: Sequence[ObservationSet], land: np.ndarray,
             phys = mean[min(k, mean.shape[0] - 1)] + std[:, None, None] * x[b]
             out[:, m, k] = np.where(land[None], np.nan, phys)
     return out
+
+
+def _tiled_denoiser(prior: Any, land: np.ndarray, overlap: int, device: Any
+                    ) -> tuple[Any, tuple[int, int]]:
+    """The prior's denoiser over the analysis grid (tiled if larger than its patch), and
+    the canvas (H', W') it works on: the grid, padded up to one patch if smaller."""
+    import torch
+
+    from xgenda._tiling import TiledDenoiser
+
+    height, width = land.shape
+    patch = prior.patch_size
+    canvas = (max(height, patch), max(width, patch))
+    ocean = np.ones(canvas, dtype=np.float32)
+    ocean[:height, :width] = ~land
+    if prior.land_mask is not None and canvas == (patch, patch) == (height, width):
+        ocean = ocean * (np.asarray(prior.land_mask) > 0)
+    mask = None if ocean.all() else torch.as_tensor(ocean, device=device)
+    return TiledDenoiser(prior.denoiser(device), canvas, patch, overlap, mask), canvas
+
+
+def _known_values(known: Any, names: Sequence[str], mean: np.ndarray, std: np.ndarray
+                  ) -> np.ndarray:
+    """Known channels (T, k, H, W) in normalized units, from physical ``known``."""
+    values = np.stack([np.asarray(known[v].transpose("time", "lat", "lon").values,
+                                  dtype=np.float64) for v in names], axis=1)
+    return (values - mean) / std[None, :, None, None]
 
 
 class KnownChannels:
