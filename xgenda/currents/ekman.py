@@ -26,10 +26,9 @@ from xgenda.currents._inputs import (
     on_grid,
     require_variables,
     same_grid,
-    select_time_range,
 )
 from xgenda.currents.stress import RHO_AIR, DragSpec
-from xgenda.grid import check_grid
+from xgenda.grid import check_grid, select_time_range
 from xgenda.variables import cf_attrs
 
 __all__ = ["EkmanModel", "fit_ekman"]
