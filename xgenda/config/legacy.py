@@ -10,20 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from xgenda.config.objects import (
-    GUIDANCE,
-    SDA,
-    Configuration,
-    Euler,
-    GendaDDIM,
-    Guidance,
-    Heun,
-    Sampler,
-    Window,
-)
+from xgenda.config.objects import GUIDANCE, SDA, Configuration, Euler, GendaDDIM, Heun, Window
 from xgenda.config.presets import PRESETS
+
+if TYPE_CHECKING:
+    from xgenda.config.objects import Guidance, Sampler
 
 __all__ = ["LEGACY", "configure"]
 
