@@ -34,6 +34,7 @@ import numpy as np
 import xarray as xr
 
 import xgenda
+from xgenda.config import Heun
 from xgenda.diagnostics.dynamics import geostrophic_currents
 from xgenda.diagnostics.spectra import isotropic_spectrum
 
@@ -134,8 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     truth = truth[variables].compute()
     t_truth = time.perf_counter() - start
     start = time.perf_counter()
-    samples = prior.sample(args.members, seed=args.sample_seed, steps=args.steps, device="cpu",
-                           batch_size=16)
+    samples = prior.sample(args.members, seed=args.sample_seed, sampler=Heun(steps=args.steps),
+                           device="cpu", batch_size=16)
     t_sample = time.perf_counter() - start
     # samples sit on the prior's reference coordinates; put them on the truth's grid
     samples = samples.assign_coords(lat=truth.lat.values, lon=truth.lon.values)

@@ -37,16 +37,19 @@ from typing import Any
 
 import numpy as np
 
+from xgenda.config import DPS, MMPS, SDA, GendaDDIM, Guidance, Heun, NoGuidance, presets
+
 RESULTS = Path(__file__).parent / "results"
-METHODS: list[tuple[str, str, dict[str, Any]]] = [
-    ("none", "none", {}),
-    ("sda (detach)", "sda", {"detach": True}),
-    ("sda", "sda", {}),
-    ("dps", "dps", {}),
-    ("mmps cg=1", "mmps", {"cg_steps": 1}),
-    ("mmps cg=3", "mmps", {"cg_steps": 3}),
-    ("mmps cg=5", "mmps", {"cg_steps": 5}),
-    ("genda (sda, DDIM)", "genda", {}),
+#: (label, guidance, sampler class): the timed run uses ``--steps`` steps of the sampler.
+METHODS: list[tuple[str, Guidance, type[Heun] | type[GendaDDIM]]] = [
+    ("none", NoGuidance(), Heun),
+    ("sda (detach)", SDA(detach=True), Heun),
+    ("sda", SDA(), Heun),
+    ("dps", DPS(), Heun),
+    ("mmps cg=1", MMPS(cg_steps=1), Heun),
+    ("mmps cg=3", MMPS(cg_steps=3), Heun),
+    ("mmps cg=5", MMPS(cg_steps=5), Heun),
+    ("genda (sda, DDIM)", presets.genda()["guidance"], GendaDDIM),
 ]
 
 
@@ -95,14 +98,13 @@ def _problem(args: argparse.Namespace, device: Any) -> tuple[Any, Any]:
     return net, op
 
 
-def _measure(label: str, method: str, params: dict[str, Any], args: argparse.Namespace,
-             queue: Any) -> None:
+def _measure(label: str, guidance: Guidance, sampler_kind: type[Heun] | type[GendaDDIM],
+             args: argparse.Namespace, queue: Any) -> None:
     import torch
 
     from xgenda._runtime import resolve_device
     from xgenda.diffusion.guidance import guided_denoiser
-    from xgenda.diffusion.sampling import edm_sample, karras_sigmas
-    from xgenda.diffusion.vp import genda_sample
+    from xgenda.diffusion.samplers import run_sampler
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -112,10 +114,8 @@ def _measure(label: str, method: str, params: dict[str, Any], args: argparse.Nam
     def denoise(x: Any, sigma: Any) -> Any:
         return net(x, sigma)
 
-    guidance = "sda" if method == "genda" else method
-    if method == "genda":
-        params = {"gamma": 0.1}
-    guided = guided_denoiser(denoise, op, op.y, op.error, guidance, **params)
+    guided = guided_denoiser(denoise, op, op.y, op.error, guidance.method, **guidance.params())
+    sampler = sampler_kind(steps=args.steps)
     shape = (args.members, args.channels, args.size, args.size)
     x = torch.randn(shape, generator=torch.Generator().manual_seed(1)).to(device)
     sigma = torch.tensor(2.0, device=device)
@@ -147,13 +147,10 @@ def _measure(label: str, method: str, params: dict[str, Any], args: argparse.Nam
     ratio = float(np.median([g / u for u, g in pairs]))
     sync()
     t0 = time.perf_counter()
-    if method == "genda":
-        genda_sample(guided, x, steps=args.steps)
-    else:
-        edm_sample(guided, x, karras_sigmas(args.steps, device=device))
+    run_sampler(sampler, guided, x)
     sync()
     run = time.perf_counter() - t0
-    evaluations = args.steps if method == "genda" else 2 * args.steps - 1
+    evaluations = args.steps if isinstance(sampler, GendaDDIM) else 2 * args.steps - 1
     if device.type == "cuda":
         peak = torch.cuda.max_memory_allocated(device) / 2**20
         peak_kind = "CUDA max_memory_allocated"
@@ -175,7 +172,7 @@ def _exactness(members: int = 1000) -> list[dict[str, Any]]:
     import torch
 
     from xgenda.diffusion.guidance import guided_denoiser
-    from xgenda.diffusion.sampling import edm_sample, karras_sigmas
+    from xgenda.diffusion.samplers import run_sampler
     from xgenda.obs.operators import ObservationOperator
     from xgenda.obs.table import ObservationTable
     from xgenda.testing import GaussianDenoiser, gaussian_covariance
@@ -196,13 +193,13 @@ def _exactness(members: int = 1000) -> list[dict[str, Any]]:
                              source=np.zeros(m, int), names=["points"])
     mean, cov = denoiser.posterior(h, y, err)
     rows = []
-    for label, method, params in [("mmps cg=20", "mmps", {"cg_steps": 20}),
-                                  ("mmps cg=3", "mmps", {"cg_steps": 3}),
-                                  ("sda gamma=0.1", "sda", {}), ("dps zeta=1", "dps", {})]:
+    for label, guidance in [("mmps cg=20", MMPS(cg_steps=20)), ("mmps cg=3", MMPS(cg_steps=3)),
+                            ("sda gamma=0.1", SDA(gamma=0.1)), ("dps zeta=1", DPS(zeta=1.0))]:
         op = ObservationOperator([table], [0] * members, (n, n), [1.0])
-        guided = guided_denoiser(denoiser, op, op.y, op.error, method, **params)
+        guided = guided_denoiser(denoiser, op, op.y, op.error, guidance.method,
+                                 **guidance.params())
         noise = torch.randn(members, 1, n, n, generator=torch.Generator().manual_seed(1))
-        x = edm_sample(guided, noise, karras_sigmas(32)).reshape(members, -1).double().numpy()
+        x = run_sampler(Heun(steps=32), guided, noise).reshape(members, -1).double().numpy()
         rows.append({"method": label, **_distance(x, mean, cov)})
     # the same statistics for exact posterior samples from the same draws: the floor set by
     # sampling noise
@@ -236,9 +233,9 @@ def main(argv: list[str] | None = None) -> int:
 
     ctx = mp.get_context("spawn")
     rows = []
-    for label, method, params in METHODS:
+    for label, guidance, sampler_kind in METHODS:
         queue = ctx.Queue()
-        proc = ctx.Process(target=_measure, args=(label, method, params, args, queue))
+        proc = ctx.Process(target=_measure, args=(label, guidance, sampler_kind, args, queue))
         proc.start()
         row = queue.get()
         proc.join()

@@ -34,6 +34,8 @@ import numpy as np
 import xarray as xr
 from _common import header, run_info, write_results
 
+from xgenda.config import MMPS, Heun
+
 RESULTS = Path(__file__).parent / "results"
 WARMUP_DAYS = 7  # observations before the first analysis day (OI time window)
 
@@ -100,8 +102,8 @@ def main(argv: list[str] | None = None) -> int:
             label = name + ("+drifters" if with_drifters else "")
             tic = time.perf_counter()
             ens = template.genda.assimilate(prior, tree, members=args.members, seed=0,
-                                            method="mmps", steps=args.steps, wind=winds,
-                                            device=args.device).compute()
+                                            sampler=Heun(steps=args.steps), guidance=MMPS(),
+                                            wind=winds, device=args.device).compute()
             wall[label] = time.perf_counter() - tic
             recs[label] = ens[["ssh", "u", "v"]]
             print(f"{label}: {wall[label]:.1f} s", flush=True)

@@ -34,6 +34,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from xgenda.config import MMPS, Heun
+
 RESULTS = Path(__file__).parent / "results"
 
 
@@ -69,8 +71,8 @@ def main(argv: list[str] | None = None) -> int:
               prior: Any = prior) -> float:
         obs = point_observations(tpl, n=60 * tpl.sizes["time"], var="ssh", seed=1)
         obs["ssh"] = obs["ssh"] * 0.3  # m, an SSH-like amplitude
-        ens = tpl.genda.assimilate(prior, obs, members=members, steps=steps, method="mmps",
-                                   device=args.device, seed=0)
+        ens = tpl.genda.assimilate(prior, obs, members=members, sampler=Heun(steps=steps),
+                                   guidance=MMPS(), device=args.device, seed=0)
         tic = time.perf_counter()
         with dask.config.set(scheduler="threads", num_workers=workers):
             ens.compute()

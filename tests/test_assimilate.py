@@ -11,6 +11,7 @@ import pytest
 import xarray as xr
 
 import xgenda
+from xgenda.config import DPS, MMPS, SDA, Configuration, Euler, GendaDDIM, Heun, Window, presets
 from xgenda.testing import gaussian_prior, point_observations, raise_if_dask_computes
 
 torch = pytest.importorskip("torch")
@@ -45,7 +46,7 @@ def obs():
 
 def _run(template, prior, obs, **kw):
     kw.setdefault("members", 3)
-    kw.setdefault("steps", 6)
+    kw.setdefault("sampler", Heun(steps=6))
     return xgenda.assimilate(template, prior, obs, **kw)
 
 
@@ -71,7 +72,7 @@ def test_result_is_a_lazy_cf_ensemble_with_provenance(prior, obs):
 
 def test_accessor_calls_the_same_function(prior, obs):
     a = _run(_template(nt=1), prior, obs)
-    b = _template(nt=1).genda.assimilate(prior, obs, members=3, steps=6)
+    b = _template(nt=1).genda.assimilate(prior, obs, members=3, sampler=Heun(steps=6))
     xr.testing.assert_identical(a.drop_attrs(), b.drop_attrs())
 
 
@@ -87,7 +88,8 @@ def test_output_is_in_physical_units_and_fits_the_observations(prior):
                 "lat": ("obs", template.lat.values[ii[pick]]),
                 "lon": ("obs", template.lon.values[jj[pick]])},
         attrs={"genda_obs": "points"})
-    ens = _run(template, prior, obs, members=8, steps=16, guidance={"cg_steps": 30}).compute()
+    ens = _run(template, prior, obs, members=8, sampler=Heun(steps=16),
+               guidance=MMPS(cg_steps=30)).compute()
     mean = ens.ssh.mean("member").isel(time=0).values
     # observed pixels within a few error std; the field is in metres around MEAN
     assert np.max(np.abs(mean[pick] - truth[pick])) < 3 * 0.005
@@ -138,11 +140,11 @@ def test_identical_on_synchronous_and_threaded_schedulers(prior, obs):
     np.testing.assert_array_equal(sync, threads)
 
 
-@pytest.mark.parametrize("method", ["mmps", "sda"])
-def test_bitwise_identical_for_any_chunking(prior, obs, method):
-    one = _run(_template().chunk({"time": 1}), prior, obs, method=method).ssh.values
-    two = _run(_template().chunk({"time": 2}), prior, obs, method=method).ssh.values
-    four = _run(_template(), prior, obs, method=method, time_chunk=4).ssh.values
+@pytest.mark.parametrize("guidance", [MMPS(), SDA()])
+def test_bitwise_identical_for_any_chunking(prior, obs, guidance):
+    one = _run(_template().chunk({"time": 1}), prior, obs, guidance=guidance).ssh.values
+    two = _run(_template().chunk({"time": 2}), prior, obs, guidance=guidance).ssh.values
+    four = _run(_template(), prior, obs, guidance=guidance, time_chunk=4).ssh.values
     np.testing.assert_array_equal(two, one)
     np.testing.assert_array_equal(four, one)
 
@@ -170,11 +172,14 @@ def test_batches_hold_one_time_unless_asked():
 
 
 def test_sample_seeds_differ_by_time_and_member():
+    from xgenda.diffusion.samplers import sample_generator
+
     t = np.datetime64("2020-01-01T00:00")
-    seeds = {_engine.sample_seed(0, t + np.timedelta64(h, "h"), m)
+    seeds = {sample_generator(0, m, _engine.time_key(t + np.timedelta64(h, "h"))).initial_seed()
              for h in range(0, 48, 6) for m in range(4)}
     assert len(seeds) == 32
-    assert _engine.sample_seed(0, np.datetime64("1960-01-01"), 0) > 0
+    assert _engine.time_key(np.datetime64("1960-01-01")) > 0
+    assert _engine.time_key(np.datetime64("1970-01-02")) - _engine.time_key(0.0) == 86400
 
 
 @pytest.mark.distributed
@@ -243,7 +248,8 @@ def test_tiled_domain_has_no_seams(prior):
     nx = 20  # the 8-pixel prior tiles it with starts 0, 6, 12
     template = _template(nt=1, nx=nx)
     with pytest.warns(UserWarning, match="unconditional"):
-        ens = _run(template, prior, None, members=150, steps=12, tile_overlap=2)
+        ens = _run(template, prior, None, members=150, sampler=Heun(steps=12),
+                   tile_overlap=2)
     values = ens.ssh.isel(time=0).values
     borders = [5, 7, 11, 13]  # column pairs (j, j+1) that cross a tile edge
     inside = [j for j in range(nx - 1) if j not in borders]
@@ -255,7 +261,8 @@ def test_tiled_domain_has_no_seams(prior):
     assert std.max() < 1.2 * STD
     # the same test flags independently sampled tiles (the check can fail)
     with pytest.warns(UserWarning, match="unconditional"):
-        naive = np.concatenate([_run(_template(nt=1), prior, None, members=150, steps=12,
+        naive = np.concatenate([_run(_template(nt=1), prior, None, members=150,
+                                              sampler=Heun(steps=12),
                                      seed=s).ssh.isel(time=0).values[..., :7]
                                 for s in range(3)], axis=-1)[..., :nx]
     naive_profile = _gradient_profile(naive)
@@ -271,35 +278,56 @@ def test_an_observation_guides_the_tile_it_falls_in(prior):
                      coords={"time": ("obs", [t]), "lat": ("obs", [template.lat.values[4]]),
                              "lon": ("obs", [template.lon.values[17]])},
                      attrs={"genda_obs": "points"})
-    ens = _run(template, prior, obs, members=6, steps=12, tile_overlap=2,
-               guidance={"cg_steps": 4}).compute()
+    ens = _run(template, prior, obs, members=6, sampler=Heun(steps=12), tile_overlap=2,
+               guidance=MMPS(cg_steps=4)).compute()
     at_obs = ens.ssh.isel(time=0, lat=4, lon=17).values
     np.testing.assert_allclose(at_obs, value, atol=5 * 0.002)
 
 
 # -- presets and options --------------------------------------------------------------------
 def test_genda_preset_runs_with_its_configuration(prior, obs):
-    ens = xgenda.assimilate(_template(nt=1), prior, obs, members=2, steps=8, preset="genda")
+    config = {**presets.genda(), "sampler": GendaDDIM(steps=8)}
+    ens = xgenda.assimilate(_template(nt=1), prior, obs, members=2, **config)
     assert ens.attrs["method"] == "sda"
     assert json.loads(ens.attrs["method_params"]) == {"gamma": 0.1, "detach": False}
-    assert json.loads(ens.attrs["sampler"])["name"] == "genda"
+    assert Configuration.from_json(ens.attrs["configuration"]).kwargs() == config
     assert np.isfinite(ens.ssh.values).all()
 
 
 def test_default_steps_of_the_genda_preset_are_256(prior, obs):
-    ens = xgenda.assimilate(_template(nt=1), prior, obs, members=1, preset="genda")
+    ens = xgenda.assimilate(_template(nt=1), prior, obs, members=1, **presets.genda())
     assert ens.attrs["steps"] == 256
 
 
+def test_the_output_recreates_its_run(prior, obs):
+    config = Configuration(Euler(steps=5, churn=1.0), SDA(gamma=0.2, detach=True),
+                           Window(half_width=1.0, error_growth=0.1))
+    ens = _run(_template(nt=2), prior, obs, seed=4, **config.kwargs())
+    again = Configuration.from_json(ens.attrs["configuration"])
+    assert again == config
+    rerun = _run(_template(nt=2), prior, obs, seed=ens.attrs["seed"], **again.kwargs())
+    np.testing.assert_array_equal(rerun.ssh.values, ens.ssh.values)
+
+
+def test_legacy_keywords_give_the_same_ensemble_as_the_objects(prior, obs):
+    legacy = _run(_template(nt=1), prior, obs, sampler=None, method="sda", gamma=0.3, steps=5,
+                  solver="euler", churn=1.0, time_window="18h")
+    objects = _run(_template(nt=1), prior, obs, sampler=Euler(steps=5, churn=1.0),
+                   guidance=SDA(gamma=0.3), window=Window(half_width=0.75))
+    assert legacy.attrs["configuration"] == objects.attrs["configuration"]
+    np.testing.assert_array_equal(legacy.ssh.values, objects.ssh.values)
+
+
 def test_a_diverging_sampler_is_reported(prior, obs):
-    ens = _run(_template(nt=1), prior, obs, method="dps", gamma=1e4, steps=4)
+    ens = _run(_template(nt=1), prior, obs, guidance=DPS(zeta=1e4), sampler=Heun(steps=4))
     with dask.config.set(scheduler="synchronous"), \
             pytest.warns(RuntimeWarning, match="diverged"):
         ens.compute()
 
 
 def test_corrector_and_churn_options_run(prior, obs):
-    ens = _run(_template(nt=1), prior, obs, corrector_steps=1, churn=2.0, solver="euler")
+    ens = _run(_template(nt=1), prior, obs, sampler=Euler(steps=6, churn=2.0,
+                                                          corrector_steps=1))
     assert np.isfinite(ens.ssh.values).all()
 
 
@@ -337,16 +365,19 @@ def test_a_saved_prior_travels_as_its_path(network_prior_dir, obs):
 # -- bad input ------------------------------------------------------------------------------
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"members": 0}, "members"),
-    ({"steps": 0}, "steps"),
-    ({"method": "kalman"}, "unknown method"),
     ({"device": "tpu"}, "device"),
     ({"device": "cuda:7"}, "cuda"),
-    ({"preset": "fast"}, "preset"),
-    ({"time_window": -1}, "time_window"),
     ({"tile_overlap": 8}, "tile_overlap"),
-    ({"gamma": 0.3}, "gamma"),
-    ({"guidance": {"zeta": 1.0}}, "do not apply"),
     ({"batch_size": 0}, "batch_size"),
+    ({"seed": -1}, "seed"),
+    ({"padding": "wrap"}, "padding"),
+    ({"steps": 8}, "repeat what sampler"),
+    ({"sampler": None, "method": "kalman"}, "unknown method"),
+    ({"sampler": None, "preset": "slow"}, "unknown preset"),
+    ({"sampler": None, "time_window": -1}, "half_width"),
+    ({"sampler": None, "gamma": 0.3}, "gamma is SDA's strength"),
+    ({"sampler": None, "method": "dps", "gamma": 0.3}, "DPS\\(zeta"),
+    ({"sampler": None, "guidance": {"zeta": 1.0}}, "do not all apply"),
 ])
 def test_bad_arguments_are_refused_before_anything_runs(prior, obs, kwargs, message):
     if kwargs.get("device") == "cuda:7" and torch.cuda.is_available() and \

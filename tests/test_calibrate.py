@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
 
 import xgenda
-from xgenda.calibrate import split_observations
+from xgenda.calibration import search_grid, split_observations
+from xgenda.config import DPS, MMPS, SDA, Configuration, Heun, NoGuidance
 from xgenda.obs import collect
 from xgenda.testing import gaussian_prior, point_observations
 
@@ -40,8 +39,17 @@ def obs(template):
 
 @pytest.fixture(scope="module")
 def result(template, prior, obs):
-    return xgenda.calibrate(template, prior, obs, method="dps", strengths=(0.001, 0.3, 1.0),
-                            steps=(8, 12), members=6, withhold=0.25, seed=3)
+    grid = search_grid(DPS(), strengths=(0.001, 0.3, 1.0), steps=(8, 12))
+    return xgenda.calibrate(template, prior, obs, grid, members=6, withhold=0.25, seed=3)
+
+
+def _at(table, **coords):
+    """The table's row of the configuration with these settings."""
+    rows = np.ones(table.sizes["configuration"], bool)
+    for name, value in coords.items():
+        rows &= table[name].values == value
+    (index,) = np.flatnonzero(rows)
+    return table.isel(configuration=index)
 
 
 def _fair_crps(members: np.ndarray, y: np.ndarray) -> float:
@@ -54,8 +62,8 @@ def _fair_crps(members: np.ndarray, y: np.ndarray) -> float:
 def test_table_scores_match_an_independent_computation(template, prior, obs, result):
     _best, table = result
     kept, withheld = split_observations(collect(obs, ("ssh",)), 0.25, seed=3)
-    ens = xgenda.assimilate(template, prior, kept, members=6, method="dps", steps=12,
-                            gamma=0.3, seed=3).compute()
+    ens = xgenda.assimilate(template, prior, kept, members=6, sampler=Heun(steps=12),
+                            guidance=DPS(zeta=0.3), seed=3).compute()
     w = withheld[0].data
     times = w.time.values.astype("datetime64[ns]")
     day = np.floor((times - np.datetime64("2020-01-01")) / np.timedelta64(1, "D") + 0.5)
@@ -66,28 +74,37 @@ def test_table_scores_match_an_independent_computation(template, prior, obs, res
         lat=xr.DataArray(w.lat.values[inside], dims="obs"),
         lon=xr.DataArray(w.lon.values[inside], dims="obs")).values for m in range(6)])
     y = w.ssh.values[inside]
-    assert int(table.count_ssh.sel(steps=12, zeta=0.3)) == y.size
-    np.testing.assert_allclose(float(table.crps_ssh.sel(steps=12, zeta=0.3)),
-                               _fair_crps(pred, y), rtol=1e-6)
+    row = _at(table, steps=12, zeta=0.3)
+    assert int(row.count_ssh) == y.size
+    np.testing.assert_allclose(float(row.crps_ssh), _fair_crps(pred, y), rtol=1e-6)
     rmse = np.sqrt(np.mean((pred.mean(axis=0) - y) ** 2))
-    np.testing.assert_allclose(float(table.rmse_ssh.sel(steps=12, zeta=0.3)), rmse, rtol=1e-6)
+    np.testing.assert_allclose(float(row.rmse_ssh), rmse, rtol=1e-6)
 
 
 def test_best_setting_has_the_lowest_score_and_is_not_unguided(result):
     best, table = result
-    score = table.score
-    i, j = np.unravel_index(int(np.argmin(score.values)), score.shape)
-    assert best == {"method": "dps", "steps": int(table.steps[i]),
-                    "gamma": float(table.zeta[j])}
-    assert best["gamma"] != 0.001
-    assert json.loads(table.attrs["best"]) == best
+    lowest = table.isel(configuration=int(np.argmin(table.score.values)))
+    assert best == {"sampler": Heun(steps=int(lowest.steps)),
+                    "guidance": DPS(zeta=float(lowest.zeta)), "window": Configuration().window}
+    assert best["guidance"].zeta != 0.001
+    assert Configuration.from_json(table.attrs["best"]).kwargs() == best
     # guidance helps: every guided setting beats the nearly unguided one at 12 steps
-    assert float(table.crps_ssh.sel(steps=12, zeta=0.001)) > float(table.crps_ssh.min())
+    assert float(_at(table, steps=12, zeta=0.001).crps_ssh) > float(table.crps_ssh.min())
+
+
+def test_search_grid_varies_only_strength_and_steps():
+    grid = search_grid(SDA(detach=True), strengths=(0.1, 1.0), steps=(4, 8))
+    assert [(c.sampler.steps, c.guidance.gamma) for c in grid] == [
+        (4, 0.1), (4, 1.0), (8, 0.1), (8, 1.0)]
+    assert {c.guidance.detach for c in grid} == {True}
+    assert search_grid() == search_grid(SDA(), (0.01, 0.1, 1.0), (16, 32))
 
 
 def test_table_is_a_labelled_dataset(result):
     _, table = result
-    assert table.score.dims == ("steps", "zeta")
+    assert table.score.dims == ("configuration",)
+    assert table.set_index(configuration=["steps", "zeta"]).unstack().score.dims == (
+        "steps", "zeta")
     assert table.crps_ssh.attrs["units"] == "m"
     assert table.spread_skill_ssh.attrs["units"] == "1"
     assert table.attrs["withheld_observations"] + table.attrs["kept_observations"] == 80
@@ -99,10 +116,11 @@ def test_best_settings_feed_assimilate(template, prior, obs, result):
 
 
 def test_mmps_calibration_tunes_cg_steps(template, prior, obs):
-    best, table = xgenda.calibrate(template, prior, obs, method="mmps", strengths=(1, 2),
-                                   steps=(6,), members=3, withhold=0.3)
-    assert table.score.dims == ("steps", "cg_steps")
-    assert best["guidance"]["cg_steps"] in (1, 2)
+    best, table = xgenda.calibrate(template, prior, obs,
+                                   search_grid(MMPS(), strengths=(1, 2), steps=(6,)),
+                                   members=3, withhold=0.3)
+    assert list(table.cg_steps.values) == [1, 2]
+    assert best["guidance"].cg_steps in (1, 2)
 
 
 def test_split_withholds_a_seeded_disjoint_fraction(obs, template):
@@ -128,15 +146,25 @@ def test_split_withholds_a_seeded_disjoint_fraction(obs, template):
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
-    ({"method": "none"}, "sda"),
+    ({"configurations": []}, "non-empty"),
+    ({"configurations": [{"guidance": SDA()}]}, "Configuration"),
     ({"members": 1}, "members"),
     ({"withhold": 0.0}, "withhold"),
-    ({"steps": ()}, "at least one"),
     ({"preset": "genda"}, "set by calibrate"),
+    ({"guidance": SDA()}, "set by calibrate"),
 ])
 def test_bad_calibration_settings_are_refused(template, prior, obs, kwargs, message):
     with pytest.raises(ValueError, match=message):
         xgenda.calibrate(template, prior, obs, **kwargs)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"guidance": NoGuidance()}, "SDA, DPS or MMPS"),
+    ({"steps": ()}, "at least one"),
+])
+def test_bad_search_grids_are_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        search_grid(**kwargs)
 
 
 def test_calibration_needs_observations_to_withhold(template, prior):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -23,10 +21,6 @@ from xgenda.testing import raise_if_dask_computes
 # Tolerances of the recovery tests: amplitude within 5 %, turning angle within 3 degrees.
 AMP_RTOL = 0.05
 ANGLE_ATOL_DEG = 3.0
-
-
-def _dynamics():
-    return pytest.importorskip("xgenda.diagnostics.dynamics")
 
 
 def ekman_world(
@@ -120,7 +114,6 @@ def test_wind_stress_rejects_unknown_drag():
 # -- geostrophic currents (one implementation, in diagnostics) -------------------
 
 def test_geostrophic_currents_of_analytic_ssh_on_the_sphere():
-    _dynamics()
     # ssh = a lambda + b phi (radians): u = -g b / (f R), v = g a / (f R cos phi)
     # exactly, with f = 2 Omega sin(phi) and the spherical metric terms.
     a, b = 0.5, -0.8
@@ -239,7 +232,7 @@ def test_fit_computes_once_on_dask_input(world):
 
 
 def test_fit_subtracting_the_geostrophic_current_recovers_the_ekman_part(world):
-    dynamics = _dynamics()
+    from xgenda.diagnostics import dynamics
     ds = with_ssh(world[0])
     geo = dynamics.geostrophic_currents(ds, ssh="ssh")
     total = ds.assign(u=ds.u + geo.u_geo.fillna(0), v=ds.v + geo.v_geo.fillna(0))
@@ -283,13 +276,12 @@ def test_model_round_trips_through_netcdf(tmp_path, world, model):
 
 @pytest.fixture(scope="module")
 def decomposable(world, model):
-    _dynamics()
     return with_ssh(world[0].isel(time=slice(0, 12))), model
 
 
 def test_decomposition_parts_are_geostrophic_ekman_and_exact_remainder(decomposable):
     ds, model = decomposable
-    dynamics = _dynamics()
+    from xgenda.diagnostics import dynamics
     out = ds.genda.decompose_currents(model)
     geo = dynamics.geostrophic_currents(ds, ssh="ssh")
     defined = geo["u_geo"].notnull()
@@ -315,7 +307,7 @@ def test_recomposition_inverts_the_decomposition(decomposable):
 
 def test_recomposition_uses_the_ssh_of_each_member(decomposable):
     ds, model = decomposable
-    dynamics = _dynamics()
+    from xgenda.diagnostics import dynamics
     members = with_ssh(ds, members=3)
     rng = np.random.default_rng(7)
     members["u_res"] = 0.05 * xr.DataArray(rng.standard_normal((3, *ds.u.shape)),
@@ -426,11 +418,11 @@ def test_training_state_has_gendas_seven_channels_lazily(decomposable):
 
 
 def test_wind_observations_are_a_valid_grid_observation_set(world):
-    collect = pytest.importorskip("xgenda.obs.collect")
+    from xgenda.obs import collect
     wind = world[0][["uwind", "vwind"]].isel(time=slice(0, 3))
     obs = xgenda.currents.wind_observations(wind, error=0.3)
     assert obs.attrs["genda_obs"] == "grid"
-    (s,) = collect.collect(obs, list(xgenda.currents.GENDA_STATE))
+    (s,) = collect(obs, list(xgenda.currents.GENDA_STATE))
     assert s.kind == "grid"
     assert set(s.variables) == {"uwind", "vwind"}
     assert float(obs["uwind_error"]) == 0.3
@@ -441,12 +433,11 @@ def test_wind_observations_are_a_valid_grid_observation_set(world):
 @pytest.mark.slow
 def test_assimilated_decomposed_state_conditions_on_winds_and_recomposes_currents():
     torch = pytest.importorskip("torch")
-    assimilate = pytest.importorskip("xgenda.assimilate")
+    from xgenda.config import MMPS, Heun
+    from xgenda.diagnostics import dynamics
     from xgenda.normalize import Normalizer
     from xgenda.prior import Prior
     from xgenda.testing import GaussianDenoiser, gaussian_covariance
-
-    dynamics = _dynamics()
     ds, _, _ = ekman_world(nt=60, lon=(-60, -58), lat=(35, 37), res=0.25, seed=12)
     ds = with_ssh(ds)
     geo = dynamics.geostrophic_currents(ds)
@@ -466,8 +457,8 @@ def test_assimilated_decomposed_state_conditions_on_winds_and_recomposes_current
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        ens = assimilate.assimilate(ds[["ssh"]].isel(time=slice(0, 2)), prior, [obs],
-                                    members=3, steps=16, method="mmps").compute()
+        ens = xgenda.assimilate(ds[["ssh"]].isel(time=slice(0, 2)), prior, [obs], members=3,
+                                sampler=Heun(steps=16), guidance=MMPS()).compute()
     finally:
         torch.set_num_threads(threads)
     assert float(np.abs(ens.uwind - winds.uwind).max()) < 0.5
@@ -475,8 +466,8 @@ def test_assimilated_decomposed_state_conditions_on_winds_and_recomposes_current
     total = ens.genda.recompose_currents(model)
     torch.set_num_threads(1)
     try:
-        auto = assimilate.assimilate(ds[["ssh"]].isel(time=slice(0, 2)), prior, [obs],
-                                     members=3, steps=16, method="mmps", ekman_model=model)
+        auto = xgenda.assimilate(ds[["ssh"]].isel(time=slice(0, 2)), prior, [obs], members=3,
+                                 sampler=Heun(steps=16), guidance=MMPS(), ekman_model=model)
         np.testing.assert_allclose(auto["u"].values, total["u"].values, rtol=1e-6)
     finally:
         torch.set_num_threads(threads)
@@ -494,10 +485,8 @@ def test_assimilated_decomposed_state_conditions_on_winds_and_recomposes_current
 
 @pytest.mark.slow
 def test_fit_recovers_the_toy_oceans_ekman_coefficient():
-    datasets = pytest.importorskip("xgenda.datasets")
-    toy_ocean = getattr(datasets, "toy_ocean", None)
-    if toy_ocean is None or "winds" not in inspect.signature(toy_ocean).parameters:
-        pytest.skip("xgenda.datasets.toy_ocean has no winds option yet")
+    from xgenda.datasets import toy_ocean
+
     ds = toy_ocean(days=60, size=16, seed=0, winds=True, spinup_days=10, threads=1)
     # The toy ocean adds u_ek + i v_ek = a exp(-i angle) (uwind + i vwind) (northern
     # hemisphere): linear in the wind itself, so regress on the wind. What remains of

@@ -9,6 +9,7 @@ import pytest
 import xarray as xr
 
 import xgenda
+from xgenda.config import MMPS, Heun, NoGuidance
 from xgenda.currents import fit_ekman
 from xgenda.currents._inputs import geostrophic_part
 from xgenda.diagnostics.dynamics import geostrophic_currents
@@ -217,7 +218,8 @@ def test_total_current_observations_are_fitted_by_the_recomposed_ensemble():
     obs = _drifters(ds, day, 6, seed=3)
     template = ds[["ssh"]].isel(time=[day])
     wind = ds[["uwind", "vwind"]]
-    ens = xgenda.assimilate(template, prior, [obs], members=6, steps=24, method="mmps",
+    ens = xgenda.assimilate(template, prior, [obs], members=6, sampler=Heun(steps=24),
+                            guidance=MMPS(),
                             wind=wind).compute()
     assert ens["u_res"].attrs["long_name"].startswith("eastward residual current")
     assert ens["u"].attrs["standard_name"] == "eastward_sea_water_velocity"
@@ -225,8 +227,8 @@ def test_total_current_observations_are_fitted_by_the_recomposed_ensemble():
           "lon": xr.DataArray(obs.lon.values, dims="obs")}
     posterior = ens[["u", "v"]].isel(time=0).interp(**at)
     with pytest.warns(UserWarning, match="unconditional"):
-        prior_ens = xgenda.assimilate(template, prior, None, members=6, steps=24,
-                                      method="none", wind=wind).compute()
+        prior_ens = xgenda.assimilate(template, prior, None, members=6, sampler=Heun(steps=24),
+                                      guidance=NoGuidance(), wind=wind).compute()
     free = prior_ens[["u", "v"]].isel(time=0).interp(**at)
     for v in ("u", "v"):
         misfit = np.abs(posterior[v].mean("member").values - obs[v].values)
@@ -243,18 +245,18 @@ def test_total_current_observations_need_the_ekman_model_and_winds():
     obs = _drifters(ds, 20, 4, seed=0)
     template = ds[["ssh"]].isel(time=[20])
     with pytest.raises(ValueError, match="Ekman model"):
-        xgenda.assimilate(template, gaussian_prior(state), [obs], members=1, steps=2)
+        xgenda.assimilate(template, gaussian_prior(state), [obs], members=1, sampler=Heun(steps=2))
     prior = gaussian_prior(state, model)
     with pytest.raises(ValueError, match="need the 10 m winds"):
-        xgenda.assimilate(template, prior, [obs], members=1, steps=2)
+        xgenda.assimilate(template, prior, [obs], members=1, sampler=Heun(steps=2))
     with pytest.raises(ValueError, match="do not cover"):
-        xgenda.assimilate(template, prior, [obs], members=1, steps=2,
+        xgenda.assimilate(template, prior, [obs], members=1, sampler=Heun(steps=2),
                           wind=ds[["uwind", "vwind"]].isel(time=slice(0, 5)))
     product = ds[["u", "v"]].isel(time=[20]).assign(u_error=0.05, v_error=0.05)
     product["u_error"].attrs["units"] = product["v_error"].attrs["units"] = "m s-1"
     with pytest.raises(ValueError, match="smoothed observations"):
         xgenda.assimilate(template, prior, [xgenda.obs.smoothed(product, sigma_km=30)],
-                          members=1, steps=2, wind=ds[["uwind", "vwind"]])
+                          members=1, sampler=Heun(steps=2), wind=ds[["uwind", "vwind"]])
 
 
 def test_wind_observations_provide_the_winds_and_the_prior_its_ekman_model():
@@ -268,8 +270,10 @@ def test_wind_observations_provide_the_winds_and_the_prior_its_ekman_model():
     template = ds[["ssh"]].isel(time=[20])
     # no wind=, no ekman_model=: the Ekman part of the drifters comes from the wind
     # observations, the model from the prior, the recomposition from each member's winds
-    ens = xgenda.assimilate(template, prior, [obs, winds], members=4, steps=24).compute()
-    explicit = xgenda.assimilate(template, prior, [obs, winds], members=4, steps=24,
+    ens = xgenda.assimilate(template, prior, [obs, winds], members=4,
+                            sampler=Heun(steps=24)).compute()
+    explicit = xgenda.assimilate(template, prior, [obs, winds], members=4,
+                                 sampler=Heun(steps=24),
                                  ekman_model=model).compute()
     np.testing.assert_array_equal(ens["u"].values, explicit["u"].values)
     recomposed = xgenda.currents.recompose_currents(ens[list(variables)], model)
@@ -288,9 +292,10 @@ def test_winds_given_as_conditioning_input_are_imposed_exactly():
     prior = gaussian_prior(state, model, variables)
     template = ds[["ssh"]].isel(time=[20, 21])
     wind = ds[["uwind", "vwind"]]
-    given = xgenda.assimilate(template, prior, None, members=3, steps=16, wind=wind).compute()
+    given = xgenda.assimilate(template, prior, None, members=3, sampler=Heun(steps=16),
+                              wind=wind).compute()
     with pytest.warns(UserWarning, match="unconditional"):
-        free = xgenda.assimilate(template, prior, None, members=3, steps=16).compute()
+        free = xgenda.assimilate(template, prior, None, members=3, sampler=Heun(steps=16)).compute()
     # every member's winds are the given ones (float32 rounding of the normalization)
     for v in ("uwind", "vwind"):
         expected = wind[v].isel(time=[20, 21]).broadcast_like(given[v])
@@ -311,7 +316,8 @@ def test_conditioning_winds_must_cover_the_analysis_times():
     state = xgenda.currents.decompose_currents(ds, model)
     prior = gaussian_prior(state, model, (*STATE, "uwind", "vwind"))
     with pytest.raises(ValueError, match="does not cover the times"):
-        xgenda.assimilate(ds[["ssh"]].isel(time=[20]), prior, None, members=1, steps=2,
+        xgenda.assimilate(ds[["ssh"]].isel(time=[20]), prior, None, members=1,
+                          sampler=Heun(steps=2),
                           wind=ds[["uwind", "vwind"]].isel(time=slice(0, 10)))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import xarray as xr
 
 from xgenda import grid
 from xgenda.testing import ocean_dataset
@@ -90,3 +91,18 @@ def test_time_blocks_from_argument_chunks_or_none():
     assert grid.time_blocks(ds.ssh.chunk({"time": 4})) == (4, 1)
     with pytest.raises(ValueError, match="time_chunk must be >= 1"):
         grid.time_blocks(ds, 0)
+
+
+def test_select_time_range_is_inclusive_and_refuses_what_selects_nothing():
+    ds = ocean_dataset(nt=5, ny=4, nx=4, land=False)
+    picked = grid.select_time_range(ds, ("2020-01-02", "2020-01-04"))
+    assert list(picked.time.dt.day.values) == [2, 3, 4]
+    assert grid.select_time_range(ds, None) is ds
+    xr.testing.assert_identical(grid.select_time_range(ds, slice("2020-01-02", None)),
+                                ds.isel(time=slice(1, None)))
+    with pytest.raises(ValueError, match="selects no time step of the data, which spans"):
+        grid.select_time_range(ds, ("2021-01-01", "2021-02-01"))
+    with pytest.raises(ValueError, match=r"must be \(start, end\)"):
+        grid.select_time_range(ds, "2020-01-02")
+    with pytest.raises(ValueError, match="has no 'time' dim"):
+        grid.select_time_range(ds.isel(time=0), ("2020-01-01", "2020-01-02"))

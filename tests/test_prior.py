@@ -13,9 +13,10 @@ torch = pytest.importorskip("torch")
 
 import xgenda  # noqa: E402
 from xgenda import _runtime  # noqa: E402
+from xgenda.config import Euler, Heun  # noqa: E402
 from xgenda.diffusion.unet import UNet, UNetConfig  # noqa: E402
 from xgenda.normalize import Normalizer  # noqa: E402
-from xgenda.prior import Prior  # noqa: E402
+from xgenda.prior import Prior, cached_prior, clear_prior_cache  # noqa: E402
 from xgenda.testing import ocean_dataset  # noqa: E402
 
 VARIABLES = ["ssh", "sst"]
@@ -62,8 +63,8 @@ def test_save_load_round_trip_gives_identical_outputs(tiny_prior, tmp_path):
     assert loaded.id == tiny_prior.id
     assert loaded.variables == VARIABLES
     assert loaded.normalizer.std == tiny_prior.normalizer.std
-    xr.testing.assert_identical(loaded.sample(2, seed=3, steps=4, device="cpu"),
-                                tiny_prior.sample(2, seed=3, steps=4, device="cpu"))
+    xr.testing.assert_identical(loaded.sample(2, seed=3, sampler=Heun(steps=4), device="cpu"),
+                                tiny_prior.sample(2, seed=3, sampler=Heun(steps=4), device="cpu"))
 
 
 def test_a_loaded_prior_knows_its_directory_and_pickles_without_its_modules(tiny_prior,
@@ -118,7 +119,7 @@ def test_folder_without_config_is_not_a_prior(tmp_path):
 
 
 def test_samples_are_in_physical_units_with_cf_attributes(tiny_prior):
-    ds = tiny_prior.sample(2, seed=0, steps=3, device="cpu")
+    ds = tiny_prior.sample(2, seed=0, sampler=Heun(steps=3), device="cpu")
     assert set(ds.data_vars) == set(VARIABLES)
     assert ds.ssh.dims == ("member", "lat", "lon")
     assert ds.ssh.attrs["units"] == "m"
@@ -127,9 +128,11 @@ def test_samples_are_in_physical_units_with_cf_attributes(tiny_prior):
     assert 5 < float(ds.sst.mean()) < 30  # degC, not normalized units
 
 
-def test_a_member_does_not_depend_on_the_number_of_members_or_batching(tiny_prior):
-    two = tiny_prior.sample(2, seed=5, steps=3, device="cpu")
-    four = tiny_prior.sample(4, seed=5, steps=3, device="cpu", batch_size=3)
+@pytest.mark.parametrize("sampler", [Heun(steps=3), Euler(steps=3, churn=2.0),
+                                     Heun(steps=2, corrector_steps=1)], ids=repr)
+def test_a_member_does_not_depend_on_the_number_of_members_or_batching(tiny_prior, sampler):
+    two = tiny_prior.sample(2, seed=5, sampler=sampler, device="cpu")
+    four = tiny_prior.sample(4, seed=5, sampler=sampler, device="cpu", batch_size=3)
     np.testing.assert_allclose(two.ssh.values, four.ssh.values[:2], rtol=1e-5, atol=1e-6)
     assert not np.allclose(four.ssh.values[0], four.ssh.values[1])
 
@@ -140,7 +143,7 @@ def test_analytic_gaussian_prior_samples_have_the_normalizer_mean_and_std():
     prior = Prior.from_denoiser(lambda x, s: x / (1 + s**2), ["ssh", "sst"], norm, patch_size=8,
                                 res_deg=(0.25, 0.25), lat=np.arange(8) * 0.25 + 30,
                                 lon=np.arange(8) * 0.25 - 60)
-    ds = prior.sample(200, seed=0, steps=24, device="cpu")
+    ds = prior.sample(200, seed=0, sampler=Heun(steps=24), device="cpu")
     assert float(ds.ssh.mean()) == pytest.approx(0.2, abs=0.005)
     assert float(ds.ssh.std()) == pytest.approx(0.1, rel=0.03)
     assert float(ds.sst.mean()) == pytest.approx(18.0, abs=0.1)
@@ -179,11 +182,11 @@ def test_resolve_device_auto_and_errors():
 
 def test_cached_prior_loads_a_path_once_per_process(tiny_prior, tmp_path):
     path = tiny_prior.save(tmp_path / "p")
-    _runtime.clear_prior_cache()
-    first = _runtime.cached_prior(path)
-    assert _runtime.cached_prior(str(path)) is first
-    assert _runtime.cached_prior(tiny_prior) is tiny_prior
-    _runtime.clear_prior_cache()
+    clear_prior_cache()
+    first = cached_prior(path)
+    assert cached_prior(str(path)) is first
+    assert cached_prior(tiny_prior) is tiny_prior
+    clear_prior_cache()
 
 
 def test_demo_prior_loads_and_samples_the_toy_ocean_variables():
@@ -191,7 +194,7 @@ def test_demo_prior_loads_and_samples_the_toy_ocean_variables():
     assert prior.variables == ["ssh", "sst", "sss", "u", "v"]
     assert prior.patch_size == 64
     assert prior.metadata["steps"] > 0
-    ds = prior.sample(1, seed=0, steps=2, device="cpu")
+    ds = prior.sample(1, seed=0, sampler=Heun(steps=2), device="cpu")
     assert ds.ssh.shape == (1, 64, 64)
     assert np.isfinite(ds.sst.values).any()
 
@@ -200,8 +203,8 @@ def test_other_statistics_make_another_prior_with_the_same_network(tiny_prior):
     other = tiny_prior.with_normalizer(scalar_normalizer({"ssh": 1.0, "sst": 20.0},
                                                          {"ssh": 2.0, "sst": 3.0}))
     assert other.id != tiny_prior.id  # ids key caches: statistics are part of the prior
-    a = tiny_prior.sample(1, seed=0, steps=4, device="cpu")
-    b = other.sample(1, seed=0, steps=4, device="cpu")
+    a = tiny_prior.sample(1, seed=0, sampler=Heun(steps=4), device="cpu")
+    b = other.sample(1, seed=0, sampler=Heun(steps=4), device="cpu")
     # the same normalized sample, mapped to physical units by each normalizer
     za = tiny_prior.normalizer.apply(a)["sst"].values
     zb = other.normalizer.apply(b)["sst"].values

@@ -402,7 +402,7 @@ def test_xesmf_backend_without_xesmf_says_how_to_install_it():
 
 def test_xesmf_corners_are_cell_edges_and_means_of_surrounding_centres():
     # What the xesmf backend hands to ESMF for conservative regridding (no ESMF needed).
-    from xgenda._regrid_xesmf import _grid_for_esmf
+    from xgenda.regrid.esmf import _grid_for_esmf
 
     regular_grid = _grid_for_esmf(SOURCE.lat, SOURCE.lon, with_bounds=True)
     np.testing.assert_allclose(regular_grid.lat_b.values, np.arange(33.0, 43.01, 0.5))

@@ -281,6 +281,8 @@ def test_importing_datasets_does_not_import_torch():
         ({"lon": (-55, -65)}, ValueError, "lon=.* is empty"),
         ({"lat": (-3, 4)}, ValueError, "poleward of 5N"),
         ({"shear": 0.0}, ValueError, "shear must be a positive"),
+        ({"tracer_diffusivity": -1.0}, ValueError, "tracer_diffusivity must be >= 0"),
+        ({"viscosity": 1.0}, TypeError, "fields of ToyOceanParameters"),
         ({"threads": 0}, ValueError, "threads must be >= 1"),
     ],
 )
@@ -288,6 +290,19 @@ def test_bad_input_is_rejected_with_a_clear_error(kwargs, error, match):
     args = {"days": 1, "size": 16, "seed": 0, "spinup_days": 0, **kwargs}
     with pytest.raises(error, match=match):
         toy_ocean(**args)
+
+
+def test_parameters_object_and_keywords_give_the_same_run():
+    from xgenda.datasets import ToyOceanParameters
+
+    by_object = toy_ocean(days=1, size=16, seed=0, spinup_days=1,
+                          parameters=ToyOceanParameters(shear=0.1, sst_mean=18.0))
+    by_keywords = toy_ocean(days=1, size=16, seed=0, spinup_days=1, shear=0.1, sst_mean=18.0)
+    xr.testing.assert_identical(by_object, by_keywords)
+    assert by_object.attrs["U2"] == pytest.approx(0.1 - 0.1)
+    assert by_object.attrs["sst_mean"] == 18.0
+    with pytest.raises(ValueError, match="drag_days must be a positive"):
+        ToyOceanParameters(drag_days=float("inf"))
 
 
 def test_cuda_request_without_cuda_is_rejected():

@@ -13,12 +13,13 @@ torch = pytest.importorskip("torch")
 
 import xgenda  # noqa: E402
 from xgenda import cli  # noqa: E402
+from xgenda.config import Heun  # noqa: E402
 from xgenda.diffusion.checkpoint import read_checkpoint, write_checkpoint  # noqa: E402
 from xgenda.diffusion.edm import DenoiserFunction, edm_loss  # noqa: E402
-from xgenda.diffusion.training import TrainConfig, export_checkpoint  # noqa: E402
 from xgenda.normalize import Normalizer  # noqa: E402
 from xgenda.prior import Prior  # noqa: E402
 from xgenda.testing import ocean_dataset, raise_if_dask_computes  # noqa: E402
+from xgenda.training import TrainConfig, export_checkpoint  # noqa: E402
 
 TINY_UNET = {"base_channels": 8, "channel_mult": [1, 2], "num_blocks": 1,
              "attn_resolutions": [], "dropout": 0.0}
@@ -200,7 +201,7 @@ def test_land_is_recorded_as_a_mask_and_is_nan_in_samples():
     expected = np.ones((8, 8))
     expected[:2, :1] = 0
     np.testing.assert_array_equal(prior.land_mask, expected)
-    samples = prior.sample(1, steps=2, device="cpu")
+    samples = prior.sample(1, sampler=Heun(steps=2), device="cpu")
     assert np.isnan(samples.ssh.values[0, :2, :1]).all()
     assert np.isfinite(samples.ssh.values[0, 2:, :]).all()
 

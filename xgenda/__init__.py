@@ -8,25 +8,25 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
-
 from xgenda import accessor as _accessor  # noqa: F401  (registers .genda)
 from xgenda import grid, testing, variables
+from xgenda._version import __version__
 
 # Heavier parts are resolved on first attribute access so that ``import xgenda``
 # stays light (no torch) for data-preparation work.
 _LAZY = {
     "Normalizer": ("xgenda.normalize", "Normalizer"),
-    "train": ("xgenda.diffusion.training", "train"),
-    "TrainConfig": ("xgenda.diffusion.training", "TrainConfig"),
+    "train": ("xgenda.training", "train"),
+    "TrainConfig": ("xgenda.training", "TrainConfig"),
     "Prior": ("xgenda.prior", "Prior"),
     "load_demo_prior": ("xgenda.prior", "load_demo_prior"),
-    "calibrate": ("xgenda.calibrate", "calibrate"),
-    "assimilate": ("xgenda.assimilate", "assimilate"),
+    "calibrate": ("xgenda.calibration", "calibrate"),
+    "assimilate": ("xgenda.assimilation", "assimilate"),
     "resume_to_zarr": ("xgenda.stream", "resume_to_zarr"),
 }
 _LAZY_MODULES = {"datasets", "osse", "obs", "diffusion", "baselines", "diagnostics", "catalog",
-                 "currents", "regrid", "patches", "prior", "stream", "progress"}
+                 "currents", "regrid", "patches", "prior", "stream", "config",
+                 "assimilation", "calibration", "progress"}
 
 
 def __getattr__(name: str) -> Any:

@@ -3,18 +3,18 @@
 A task gets a :class:`BlockSpec` (small, picklable: coordinates, settings and a
 reference to the prior, never the network itself), the observation sets of its
 block and the land mask. It loads the prior once per process
-(:func:`xgenda._runtime.cached_prior`), compiles the observations into an
+(:func:`xgenda.prior.cached_prior`), compiles the observations into an
 operator, and samples every (time, member) pair of the block in batches.
 
 Each pair draws its noise from its own generator seeded by
-``SeedSequence([seed, time key, member])``, and the guidance solves each sample's
+``SeedSequence([seed, time key, member])``
+(:func:`xgenda.diffusion.samplers.sample_generator`), and the guidance solves each sample's
 system separately, so a sample does not depend on the batch it is computed in,
 the chunking, or the scheduler.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,24 +22,23 @@ from typing import Any
 
 import numpy as np
 
+from xgenda.config import Guidance, Sampler, Window
 from xgenda.obs.collect import ObservationSet, to_days
 from xgenda.obs.compile import AnalysisGrid, compile_tables
 
-__all__ = ["BlockSpec", "PriorRef", "run_block", "sample_batches", "sample_seed"]
+__all__ = ["BlockSpec", "PriorRef", "run_block", "sample_batches", "time_key"]
 
 _TIME_OFFSET = 2**40  # keeps seed entropy non-negative for times before 1970
 
 
-def sample_seed(seed: int, time: Any, member: int) -> int:
-    """The 64-bit torch seed of one (time, member) sample of a run seeded ``seed``.
+def time_key(time: Any) -> int:
+    """The seeding key of an analysis time (datetime64, or a number of days).
 
-    ``time`` is a datetime64 (or a number of days); the key is its whole number of
-    seconds since 1970, so any sub-daily analysis time has its own noise.
+    Its whole number of seconds since 1970, offset to stay non-negative before 1970,
+    so any sub-daily analysis time has its own noise
+    (:func:`xgenda.diffusion.samplers.sample_generator`).
     """
-    seconds = int(np.round(float(to_days(np.asarray([time]))[0]) * 86400.0))
-    entropy = [int(seed), seconds + _TIME_OFFSET, int(member)]
-    a, b = np.random.SeedSequence(entropy).generate_state(2, dtype=np.uint32)
-    return (int(a) << 32) | int(b)
+    return int(np.round(float(to_days(np.asarray([time]))[0]) * 86400.0)) + _TIME_OFFSET
 
 
 class PriorRef:
@@ -62,7 +61,7 @@ class PriorRef:
         self.id = str(prior) if isinstance(prior, str) else prior.id
 
     def get(self) -> Any:
-        from xgenda._runtime import cached_prior
+        from xgenda.prior import cached_prior
 
         if isinstance(self._prior, str):
             return cached_prior(self._prior)
@@ -82,22 +81,16 @@ class PriorRef:
         return self.id
 
 
-_REBUILT: dict[str, Any] = {}
-_LOCK = threading.Lock()
-
-
 def _rebuilt(parts: dict[str, Any]) -> PriorRef:
     from xgenda.normalize import Normalizer
-    from xgenda.prior import Prior
+    from xgenda.prior import Prior, remember_prior
 
-    with _LOCK:
-        prior = _REBUILT.get(parts["id"])
-        if prior is None:
-            prior = Prior(parts["config"], Normalizer(parts["stats"]), weights=parts["weights"],
-                          denoise_fn=parts["denoise_fn"], land_mask=parts["land_mask"],
-                          metadata=parts["metadata"])
-            _REBUILT[parts["id"]] = prior
-    return PriorRef(prior)
+    def build() -> Prior:
+        return Prior(parts["config"], Normalizer(parts["stats"]), weights=parts["weights"],
+                     denoise_fn=parts["denoise_fn"], land_mask=parts["land_mask"],
+                     metadata=parts["metadata"])
+
+    return PriorRef(remember_prior(("id", parts["id"]), build))
 
 
 @dataclass(frozen=True)
@@ -111,16 +104,13 @@ class BlockSpec:
     variables: tuple[str, ...]
     members: int
     seed: int
-    steps: int
-    method: str
-    params: dict[str, Any]
-    sampler: dict[str, Any]
-    time_window: float
+    sampler: Sampler
+    guidance: Guidance
+    window: Window
     device: str = "auto"
     batch_size: int | None = None
     tile_overlap: int = 0
     padding: str = "mask"
-    time_error_growth: float = 0.0
     known: tuple[str, ...] = ()
 
 
@@ -161,15 +151,15 @@ def run_block(spec: BlockSpec, sets: Sequence[ObservationSet], land: np.ndarray,
     import torch
 
     from xgenda._runtime import resolve_device
-    from xgenda._tiling import TiledDenoiser
     from xgenda.diffusion.guidance import guided_denoiser
+    from xgenda.diffusion.samplers import PerSampleNoise, run_sampler, sample_generator
     from xgenda.obs.operators import ObservationOperator, TotalCurrent
 
     prior = spec.prior.get()
     device = resolve_device(spec.device)
     land = np.asarray(land, dtype=bool)
     grid = AnalysisGrid.from_coords(spec.lat, spec.lon, spec.variables, land)
-    tables = compile_tables(sets, grid, spec.times, spec.time_window)
+    tables = compile_tables(sets, grid, spec.times, spec.window.half_width)
     mean = _mean_fields(prior, spec)
     std = np.array([prior.normalizer.std[v] for v in spec.variables])
     currents = None
@@ -178,21 +168,11 @@ def run_block(spec: BlockSpec, sets: Sequence[ObservationSet], land: np.ndarray,
                                          device=device)
 
     height, width = grid.shape
-    patch = prior.patch_size
-    canvas = (max(height, patch), max(width, patch))
-    ocean = np.ones(canvas, dtype=np.float32)
-    ocean[:height, :width] = ~land
-    if prior.land_mask is not None and canvas == (patch, patch) == (height, width):
-        ocean = ocean * (np.asarray(prior.land_mask) > 0)
-    mask = None if ocean.all() else torch.as_tensor(ocean, device=device)
-    tiled = TiledDenoiser(prior.denoiser(device), canvas, patch, spec.tile_overlap, mask)
-
+    tiled, canvas = _tiled_denoiser(prior, land, spec.tile_overlap, device)
     channels = len(spec.variables)
     fixed = [spec.variables.index(v) for v in spec.known]
     if fixed:
-        values = np.stack([np.asarray(known[v].transpose("time", "lat", "lon").values,
-                                      dtype=np.float64) for v in spec.known], axis=1)
-        values = (values - mean[:, fixed]) / std[fixed][None, :, None, None]
+        values = _known_values(known, spec.known, mean[:, fixed], std[fixed])
     out = np.empty((channels, spec.members, len(spec.times), height, width), np.float32)
     for batch in sample_batches(len(spec.times), spec.members, spec.batch_size):
         # only this batch's times: the padding, hence the arithmetic, of a sample must
@@ -202,22 +182,49 @@ def run_block(spec: BlockSpec, sets: Sequence[ObservationSet], land: np.ndarray,
                                  [times.index(k) for k, _ in batch], (height, width), std,
                                  mean=mean[times] if mean.shape[0] > 1 else mean,
                                  mask=~land, padding=spec.padding,  # type: ignore[arg-type]
-                                 time_error_growth=spec.time_error_growth, device=device,
+                                 time_error_growth=spec.window.error_growth, device=device,
                                  currents=currents)
-        guided = guided_denoiser(tiled, op, op.y, op.error, spec.method, **spec.params)
-        gens = [torch.Generator().manual_seed(sample_seed(spec.seed, spec.times[k], m))
-                for k, m in batch]
+        guided = guided_denoiser(tiled, op, op.y, op.error, spec.guidance.method,
+                                 **spec.guidance.params())
+        gens = [sample_generator(spec.seed, m, time_key(spec.times[k])) for k, m in batch]
         noise = torch.stack([torch.randn((channels, *canvas), generator=g) for g in gens])
         if fixed:
-            guided = KnownChannels(guided, fixed, np.where(land, np.nan, values[[k for k, _ in batch]]),
-                                   noise[:, fixed], device)
-        x = _sample(guided, noise.to(device), spec, _PerSampleNoise(gens))
+            given = np.where(land, np.nan, values[[k for k, _ in batch]])
+            guided = KnownChannels(guided, fixed, given, noise[:, fixed], device)
+        x = run_sampler(spec.sampler, guided, noise.to(device), PerSampleNoise(gens))
         x = x[..., :height, :width].double().cpu().numpy()
         _check_divergence(x, ~land, spec)
         for b, (k, m) in enumerate(batch):
             phys = mean[min(k, mean.shape[0] - 1)] + std[:, None, None] * x[b]
             out[:, m, k] = np.where(land[None], np.nan, phys)
     return out
+
+
+def _tiled_denoiser(prior: Any, land: np.ndarray, overlap: int, device: Any
+                    ) -> tuple[Any, tuple[int, int]]:
+    """The prior's denoiser over the analysis grid (tiled if larger than its patch), and
+    the canvas (H', W') it works on: the grid, padded up to one patch if smaller."""
+    import torch
+
+    from xgenda._tiling import TiledDenoiser
+
+    height, width = land.shape
+    patch = prior.patch_size
+    canvas = (max(height, patch), max(width, patch))
+    ocean = np.ones(canvas, dtype=np.float32)
+    ocean[:height, :width] = ~land
+    if prior.land_mask is not None and canvas == (patch, patch) == (height, width):
+        ocean = ocean * (np.asarray(prior.land_mask) > 0)
+    mask = None if ocean.all() else torch.as_tensor(ocean, device=device)
+    return TiledDenoiser(prior.denoiser(device), canvas, patch, overlap, mask), canvas
+
+
+def _known_values(known: Any, names: Sequence[str], mean: np.ndarray, std: np.ndarray
+                  ) -> np.ndarray:
+    """Known channels (T, k, H, W) in normalized units, from physical ``known``."""
+    values = np.stack([np.asarray(known[v].transpose("time", "lat", "lon").values,
+                                  dtype=np.float64) for v in names], axis=1)
+    return (values - mean) / std[None, :, None, None]
 
 
 class KnownChannels:
@@ -281,11 +288,12 @@ def _check_divergence(x: np.ndarray, ocean: np.ndarray, spec: BlockSpec) -> None
         return
     import warnings
 
+    method = spec.guidance.method
     hint = "use more steps (SDA and DPS need 64 or more with dense observations), " \
-        "a smaller guidance strength, or method='mmps'" if spec.method in ("sda", "dps") \
+        "a smaller guidance strength, or guidance=MMPS()" if method in ("sda", "dps") \
         else "use more steps or check the observation errors"
     warnings.warn(
-        f"the {spec.method!r} sampler diverged ({spec.steps} steps): samples reach "
+        f"the {method!r} sampler diverged ({spec.sampler.steps} steps): samples reach "
         f"{np.nanmax(np.abs(values)):.3g} prior standard deviations (or NaN); {hint}",
         RuntimeWarning, stacklevel=2)
 
@@ -308,31 +316,3 @@ def sample_batches(times: int, members: int,
     group = batch_size // members
     return [[(k, m) for k in range(start, min(start + group, times)) for m in range(members)]
             for start in range(0, times, group)]
-
-
-class _PerSampleNoise:
-    """``(shape) -> Tensor``: standard normal draws, each sample from its own generator."""
-
-    def __init__(self, generators: Sequence[Any]) -> None:
-        self.generators = list(generators)
-
-    def __call__(self, shape: tuple[int, ...]) -> Any:
-        import torch
-
-        return torch.stack([torch.randn(shape[1:], generator=g) for g in self.generators])
-
-
-def _sample(guided: Any, noise: Any, spec: BlockSpec, noise_source: _PerSampleNoise) -> Any:
-    from xgenda.diffusion.corrector import pc_sample
-    from xgenda.diffusion.sampling import karras_sigmas
-    from xgenda.diffusion.vp import genda_sample
-
-    options = dict(spec.sampler)
-    if options.get("name") == "genda":
-        return genda_sample(guided, noise, steps=spec.steps, eta=options.get("eta", 1e-3))
-    sigmas = karras_sigmas(spec.steps, sigma_min=options.get("sigma_min", 0.002),
-                           sigma_max=options.get("sigma_max", 80.0), device=noise.device,
-                           dtype=noise.dtype)
-    return pc_sample(guided, noise, sigmas, corrector_steps=options.get("corrector_steps", 0),
-                     tau=options.get("tau", 0.1), solver=options.get("solver", "heun"),
-                     churn=options.get("churn", 0.0), generator=noise_source)

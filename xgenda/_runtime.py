@@ -1,27 +1,18 @@
-"""Per-process runtime policy: device choice, torch threads, and a cache of loaded priors.
+"""Per-process runtime policy: device choice and torch threads.
 
-Dask tasks refer to a prior by its path (or pass the :class:`~xgenda.prior.Prior`
-object, which is then shared by the threads of one process); :func:`cached_prior`
-loads it once per worker process so that weights never travel in the task graph.
-Torch is imported inside the functions.
+Torch is imported inside the functions: :mod:`xgenda._commands` and the package front
+use this module without importing torch.
 """
 
 from __future__ import annotations
 
 import os
-import threading
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import torch
 
-    from xgenda.prior import Prior
-
-__all__ = ["cached_prior", "clear_prior_cache", "resolve_device", "set_torch_threads"]
-
-_CACHE: dict[tuple[str, float], Any] = {}
-_LOCK = threading.Lock()
+__all__ = ["resolve_device", "set_torch_threads"]
 
 
 def resolve_device(device: str | Any = "auto") -> torch.device:
@@ -100,36 +91,3 @@ def set_torch_threads(n: int | None = None) -> int:
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
     return n
-
-
-def cached_prior(path_or_prior: str | os.PathLike[str] | Prior) -> Prior:
-    """A :class:`~xgenda.prior.Prior`, loaded at most once per process for a given path.
-
-    Parameters
-    ----------
-    path_or_prior : path or Prior
-        A saved prior directory (loaded and cached; reloaded if its files change),
-        the string ``"demo"`` for the bundled demo prior, or a ``Prior`` (returned as is).
-    """
-    from xgenda.prior import Prior, demo_prior_path
-
-    if isinstance(path_or_prior, Prior):
-        return path_or_prior
-    if str(path_or_prior) == "demo":
-        path_or_prior = demo_prior_path()
-    path = Path(path_or_prior).expanduser().resolve()
-    config = path / "config.json"
-    stamp = config.stat().st_mtime if config.exists() else 0.0
-    key = (str(path), stamp)
-    with _LOCK:
-        prior = _CACHE.get(key)
-        if prior is None:
-            prior = Prior.load(path)
-            _CACHE[key] = prior
-    return prior
-
-
-def clear_prior_cache() -> None:
-    """Forget every prior loaded by :func:`cached_prior` in this process."""
-    with _LOCK:
-        _CACHE.clear()

@@ -85,9 +85,9 @@ class _GendaAccessor(Generic[T]):
     def assimilate(self, prior: Any, obs: Any, **kwargs: Any) -> xr.Dataset:
         """Posterior ensemble on this template's ``time``/``lat``/``lon`` (lazy).
 
-        See :func:`xgenda.assimilate.assimilate`.
+        See :func:`xgenda.assimilation.assimilate`.
         """
-        from xgenda.assimilate import assimilate
+        from xgenda.assimilation import assimilate
 
         return assimilate(self._obj, prior, obs, **kwargs)
 

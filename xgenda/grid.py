@@ -8,6 +8,7 @@ terms from :func:`metrics`, so the conventions live in one place:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -198,3 +199,34 @@ def _edges(centres: np.ndarray) -> np.ndarray:
         return np.array([c[0] - 0.5, c[0] + 0.5])
     mid = 0.5 * (c[1:] + c[:-1])
     return np.concatenate([[c[0] - (mid[0] - c[0])], mid, [c[-1] + (c[-1] - mid[-1])]])
+
+
+def select_time_range(obj: xr.Dataset, time_range: Any, *, what: str = "the data"
+                      ) -> xr.Dataset:
+    """``obj`` restricted to ``time_range``: ``(start, end)`` (inclusive) or a slice.
+
+    ``None`` returns ``obj``. Raises a ValueError naming ``what`` when it has no
+    ``time`` dim, the range is malformed, or it selects no time step.
+    """
+    if time_range is None:
+        return obj
+    if "time" not in obj.dims:
+        raise ValueError(f"time_range={time_range!r} was given but {what} has no 'time' dim "
+                         f"(dims {sorted(map(str, obj.dims))})")
+    if isinstance(time_range, slice):
+        window = time_range
+    else:
+        try:
+            start, end = time_range
+        except (TypeError, ValueError) as err:
+            raise ValueError(
+                f"time_range must be (start, end), e.g. ('2020-01-01', '2020-12-31'), or a "
+                f"slice; got {time_range!r}") from err
+        window = slice(start, end)
+    out = obj.sel(time=window)
+    if out.sizes["time"] == 0:
+        times = obj.indexes["time"]
+        span = f"{times.min()} .. {times.max()}" if len(times) else "no time"
+        raise ValueError(f"time_range {time_range!r} selects no time step of {what}, which "
+                         f"spans {span}")
+    return out

@@ -22,6 +22,8 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 import xarray as xr
 
+from xgenda.grid import select_time_range
+
 T = TypeVar("T", xr.Dataset, xr.DataArray)
 Climatology = Literal["month", "pixel"] | None
 
@@ -94,7 +96,7 @@ class Normalizer:
         kind = _check_climatology(climatology)
         ds = _as_dataset(ds, what="data to fit")
         if time_range is not None:
-            ds = _select_time(ds, time_range)
+            ds = select_time_range(ds, time_range)
         names = _fit_variables(ds, kind, variables)
 
         lazy: dict[str, xr.DataArray] = {}
@@ -119,7 +121,7 @@ class Normalizer:
         if "month" in stats.coords:
             stats["month"].attrs = {"long_name": "calendar month", "units": "1"}
 
-        from xgenda import __version__
+        from xgenda._version import __version__
 
         stats.attrs = {
             "title": "xgenda normalization statistics",
@@ -340,25 +342,6 @@ def _as_dataset(obj: xr.Dataset | xr.DataArray, what: str) -> xr.Dataset:
         raise ValueError(f"{what} is an unnamed DataArray; name it after its variable "
                          "(da.rename('ssh'))")
     return obj.to_dataset()
-
-
-def _select_time(ds: xr.Dataset, time_range: tuple[Any, Any] | slice) -> xr.Dataset:
-    if "time" not in ds.dims:
-        raise ValueError(f"time_range={time_range!r} given but the data have no 'time' "
-                         f"dim; found dims {sorted(map(str, ds.dims))}")
-    if isinstance(time_range, slice):
-        window = time_range
-    else:
-        if len(time_range) != 2:
-            raise ValueError(f"time_range must be (start, end) or a slice, got {time_range!r}")
-        window = slice(*time_range)
-    out = ds.sel(time=window)
-    if out.sizes["time"] == 0:
-        raise ValueError(
-            f"time_range {time_range!r} selects no time step; the data span "
-            f"{_time_span(ds).replace('/', ' to ')}"
-        )
-    return out
 
 
 def _fit_variables(ds: xr.Dataset, kind: str, variables: Sequence[str] | None) -> list[str]:

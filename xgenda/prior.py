@@ -15,23 +15,29 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
 import numpy as np
+import torch
 import xarray as xr
+from safetensors.numpy import load_file, safe_open, save_file
+from safetensors.torch import save
 
+from xgenda._runtime import resolve_device
+from xgenda._version import __version__
+from xgenda.config import Sampler, configure
+from xgenda.currents import EkmanModel, is_decomposed_state
+from xgenda.diffusion.edm import DenoiserFunction, EDMPrecond
+from xgenda.diffusion.samplers import PerSampleNoise, run_sampler, sample_generator
+from xgenda.diffusion.unet import UNet
 from xgenda.grid import EARTH_RADIUS_M, LAT_ATTRS, LON_ATTRS
+from xgenda.io import dataset_from_arrays, dataset_to_arrays, json_default, sha256
+from xgenda.normalize import Normalizer
 from xgenda.variables import cf_attrs
-
-if TYPE_CHECKING:
-    import torch
-
-    from xgenda.currents import EkmanModel
-    from xgenda.diffusion.edm import DenoiserFunction, EDMPrecond
-    from xgenda.normalize import Normalizer
 
 __all__ = ["Prior", "demo_prior_path", "load_demo_prior"]
 
@@ -90,7 +96,7 @@ class Prior:
             raise ValueError("give exactly one of weights (a network prior) or denoise_fn")
         if weights is not None and "unet" not in config:
             raise ValueError("a network prior needs config['unet'] (the UNet architecture)")
-        self._config = json.loads(json.dumps(dict(config), default=_json_default))
+        self._config = json.loads(json.dumps(dict(config), default=json_default))
         self._config.setdefault("sigma_data", 1.0)
         self._config.setdefault("mask_channel", True)
         self.normalizer = normalizer
@@ -171,8 +177,6 @@ class Prior:
 
     @ekman_model.setter
     def ekman_model(self, model: EkmanModel | None) -> None:
-        from xgenda.currents import EkmanModel, is_decomposed_state
-
         if model is not None:
             if not isinstance(model, EkmanModel):
                 raise TypeError(f"ekman_model must be an xgenda.currents.EkmanModel, got "
@@ -203,7 +207,7 @@ class Prior:
             if self._ekman_model is not None:
                 parts.append(self._ekman_model.coefficients)
             for ds in parts:
-                arrays, structure = _dataset_to_arrays(ds)
+                arrays, structure = dataset_to_arrays(ds)
                 h.update(json.dumps(structure, sort_keys=True, default=str).encode())
                 for name in sorted(arrays):
                     h.update(np.ascontiguousarray(arrays[name]).tobytes())
@@ -281,10 +285,6 @@ class Prior:
         dtype : torch.dtype, optional
             Default ``torch.float32``.
         """
-        import torch
-
-        from xgenda._runtime import resolve_device
-
         dev = resolve_device(device)
         dtype = dtype or torch.float32
         key = (str(dev), dtype)
@@ -297,9 +297,6 @@ class Prior:
         return module  # type: ignore[return-value]
 
     def _build_denoiser(self) -> torch.nn.Module:
-        from xgenda.diffusion.edm import DenoiserFunction, EDMPrecond
-        from xgenda.diffusion.unet import UNet
-
         channels = len(self.variables)
         if self._denoise_fn is not None:
             return DenoiserFunction(self._denoise_fn, channels, self.sigma_data)
@@ -313,18 +310,19 @@ class Prior:
         self,
         n: int,
         seed: int = 0,
-        steps: int = 32,
-        device: str = "auto",
         *,
-        solver: Literal["heun", "euler"] = "heun",
-        churn: float = 0.0,
+        sampler: Sampler | None = None,
+        device: str = "auto",
         batch_size: int | None = None,
         progress: bool = False,
+        **legacy: Any,
     ) -> xr.Dataset:
         """Unconditional samples in physical units.
 
-        Member ``m`` starts from noise seeded by ``(seed, m)``, so a member does not
-        depend on ``n`` or ``batch_size``.
+        Member ``m`` draws its initial noise and the noise of stochastic steps (churn,
+        corrector) from its own generator
+        (:func:`~xgenda.diffusion.samplers.sample_generator` of ``(seed, m)``), so a
+        member does not depend on ``n`` or ``batch_size``.
 
         Parameters
         ----------
@@ -332,15 +330,17 @@ class Prior:
             Number of members.
         seed : int
             Random seed.
-        steps : int
-            Solver steps on the Karras schedule (Heun: ``2 steps - 1`` evaluations).
+        sampler : Heun, Euler or GendaDDIM, optional
+            The sampler (:mod:`xgenda.config`; default ``Heun()``).
         device : str
             ``"auto"``, ``"cpu"``, ``"cuda"``...
-        solver : {"heun", "euler"}
-        churn : float
-            Stochasticity of the sampler (0: deterministic ODE).
         batch_size : int, optional
             Members per network call (default: all at once).
+        progress : bool
+            Show a progress bar.
+        **legacy
+            ``steps``, ``solver``, ``churn`` of earlier versions
+            (:func:`xgenda.config.configure`).
 
         Returns
         -------
@@ -348,44 +348,39 @@ class Prior:
             One variable per prior variable, dims ``(member, lat, lon)``, CF attrs,
             NaN on land.
         """
-        import torch
-
-        from xgenda.diffusion.sampling import edm_sample, karras_sigmas
-
-        if int(n) < 1:
-            raise ValueError(f"n must be >= 1, got {n}")
-        from xgenda._runtime import resolve_device
-
+        unknown = sorted(set(legacy) - {"steps", "solver", "churn"})
+        if unknown:
+            raise TypeError(f"unknown argument(s) {unknown}; give the sampler as "
+                            "sampler=Heun(...) (xgenda.config)")
+        sampler = configure(sampler, **legacy).sampler
+        if isinstance(n, bool) or int(n) != n or n < 1:
+            raise ValueError(f"n must be a positive integer, got {n}")
         n = int(n)
+        batch_size = batch_size or n
         dev = resolve_device(device)
         denoiser = self.denoiser(dev)
-        size, channels = self.patch_size, len(self.variables)
         mask = None
         if self.land_mask is not None:
             mask = torch.as_tensor(self.land_mask, device=dev, dtype=torch.float32)[None, None]
-        noise = torch.stack([member_noise(seed, m, (channels, size, size)) for m in range(n)])
-        sigmas = karras_sigmas(steps, device=dev, dtype=torch.float32)
+        shape = (len(self.variables), self.patch_size, self.patch_size)
         out = []
-        batch_size = batch_size or n
         for start in range(0, n, batch_size):
-            gen = torch.Generator(device=dev).manual_seed(int(seed) + start)
-            x = edm_sample(lambda x, s: denoiser(x, s, mask), noise[start:start + batch_size]
-                           .to(dev), sigmas, solver=solver, churn=churn, generator=gen,
-                           progress=progress)
+            members = range(start, min(start + batch_size, n))
+            gens = [sample_generator(seed, m) for m in members]
+            noise = torch.stack([torch.randn(shape, generator=g) for g in gens]).to(dev)
+            x = run_sampler(sampler, lambda x, s: denoiser(x, s, mask), noise,
+                            PerSampleNoise(gens), progress=progress)
             out.append(x.cpu().numpy())
         values = np.concatenate(out).astype(np.float64)
         if self.land_mask is not None:
             values = np.where(self.land_mask[None, None] > 0, values, np.nan)
-        normalized = self._as_dataset(values)
-        ds = self.normalizer.invert(normalized)
+        ds = self.normalizer.invert(self._as_dataset(values))
         for name in self.variables:
             ds[name].attrs = cf_attrs(name) or dict(ds[name].attrs)
-        from xgenda import __version__
-
         ds.attrs = {"title": "unconditional samples of an xgenda diffusion prior",
                     "Conventions": "CF-1.8", "source": f"xgenda {__version__}",
-                    "prior_id": self.id, "seed": int(seed), "steps": int(steps),
-                    "solver": solver, "churn": float(churn)}
+                    "prior_id": self.id, "seed": int(seed), "steps": sampler.steps,
+                    "sampler": sampler.to_json()}
         return ds
 
     def _as_dataset(self, values: np.ndarray) -> xr.Dataset:
@@ -429,28 +424,26 @@ class Prior:
         Path
             The directory written.
         """
-        from safetensors.numpy import save_file
-
         if self._weights is None:
             raise ValueError("a prior built from a Python denoiser cannot be saved: only network "
                              "priors (trained with xgenda.train) have weights to write")
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         (path / _WEIGHTS).write_bytes(_weights_bytes(self._weights, self.land_mask))
-        arrays, structure = _dataset_to_arrays(self.normalizer.to_dataset())
+        arrays, structure = dataset_to_arrays(self.normalizer.to_dataset())
         save_file(arrays, str(path / _NORMALIZER), metadata={"structure": json.dumps(structure)})
         files = [_WEIGHTS, _NORMALIZER]
         ekman = path / _EKMAN
         if self._ekman_model is not None:
-            arrays, structure = _dataset_to_arrays(self._ekman_model.coefficients)
+            arrays, structure = dataset_to_arrays(self._ekman_model.coefficients)
             save_file(arrays, str(ekman), metadata={"structure": json.dumps(structure)})
             files.append(_EKMAN)
         elif ekman.exists():
             ekman.unlink()  # a stale model of an earlier save would not match this prior
         document = {"format": FORMAT, "format_version": FORMAT_VERSION, "id": self.id,
                     "config": self._config, "metadata": self.metadata,
-                    "checksums": {name: _sha256(path / name) for name in files}}
-        (path / _CONFIG).write_text(json.dumps(document, indent=2, default=_json_default))
+                    "checksums": {name: sha256(path / name) for name in files}}
+        (path / _CONFIG).write_text(json.dumps(document, indent=2, default=json_default))
         self.path = path
         return path
 
@@ -466,8 +459,6 @@ class Prior:
         FileNotFoundError
             If ``path`` does not exist.
         """
-        from safetensors.numpy import load_file, safe_open
-
         path = Path(path).expanduser()
         if not path.exists():
             raise FileNotFoundError(f"no prior at {path}")
@@ -489,43 +480,74 @@ class Prior:
         for name in (_WEIGHTS, _NORMALIZER, *((_EKMAN,) if _EKMAN in checksums else ())):
             if name not in checksums:
                 raise ValueError(f"{config_file} records no checksum for {name}")
-            found = _sha256(path / name)
+            found = sha256(path / name)
             if found != checksums[name]:
                 raise ValueError(f"checksum mismatch for {path / name}: config.json records "
                                  f"sha256 {checksums[name]}, the file has {found}; the file is "
                                  "corrupt or was modified after saving")
-        import torch
-
         tensors = load_file(str(path / _WEIGHTS))
         land_mask = tensors.pop("land_mask", None)
         weights = {k.removeprefix("net."): torch.from_numpy(v) for k, v in tensors.items()}
         with safe_open(str(path / _NORMALIZER), framework="numpy") as f:
             structure = json.loads(f.metadata()["structure"])
             arrays = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
-        from xgenda.normalize import Normalizer
-
-        normalizer = Normalizer.from_dataset(_dataset_from_arrays(arrays, structure))
+        normalizer = Normalizer.from_dataset(dataset_from_arrays(arrays, structure))
         ekman_model = None
         if _EKMAN in checksums:
-            from xgenda.currents import EkmanModel
-
             with safe_open(str(path / _EKMAN), framework="numpy") as f:
                 structure = json.loads(f.metadata()["structure"])
                 arrays = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
-            ekman_model = EkmanModel(_dataset_from_arrays(arrays, structure))
+            ekman_model = EkmanModel(dataset_from_arrays(arrays, structure))
         prior = cls(document["config"], normalizer, weights=weights, land_mask=land_mask,
                     metadata=document.get("metadata", {}), ekman_model=ekman_model)
         prior.path = path
         return prior
 
 
-def member_noise(seed: int, member: int, shape: tuple[int, ...]) -> torch.Tensor:
-    """Standard normal noise (CPU, float32) for member ``member`` of a run seeded ``seed``."""
-    import torch
+_CACHE: dict[tuple[str, ...], Prior] = {}
+_CACHE_LOCK = threading.Lock()
 
-    state = np.random.SeedSequence([int(seed), int(member)]).generate_state(2, dtype=np.uint32)
-    gen = torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
-    return torch.randn(shape, generator=gen, dtype=torch.float32)
+
+def remember_prior(key: tuple[str, ...], build: Callable[[], Prior]) -> Prior:
+    """The prior cached under ``key`` in this process, built by ``build()`` the first time.
+
+    The one cache of priors of a process: saved priors by path (:func:`cached_prior`)
+    and in-memory priors rebuilt by dask workers, by id.
+    """
+    with _CACHE_LOCK:
+        prior = _CACHE.get(key)
+        if prior is None:
+            prior = build()
+            _CACHE[key] = prior
+    return prior
+
+
+def cached_prior(path_or_prior: str | os.PathLike[str] | Prior) -> Prior:
+    """A :class:`Prior`, loaded at most once per process for a given path.
+
+    Dask tasks refer to a saved prior by its path; each worker process loads it once,
+    so weights never travel in the task graph.
+
+    Parameters
+    ----------
+    path_or_prior : path or Prior
+        A saved prior directory (loaded and cached; reloaded if its files change),
+        the string ``"demo"`` for the bundled demo prior, or a ``Prior`` (returned as is).
+    """
+    if isinstance(path_or_prior, Prior):
+        return path_or_prior
+    if str(path_or_prior) == "demo":
+        path_or_prior = demo_prior_path()
+    path = Path(path_or_prior).expanduser().resolve()
+    config = path / _CONFIG
+    stamp = config.stat().st_mtime if config.exists() else 0.0
+    return remember_prior(("path", str(path), repr(stamp)), lambda: Prior.load(path))
+
+
+def clear_prior_cache() -> None:
+    """Forget every prior cached in this process."""
+    with _CACHE_LOCK:
+        _CACHE.clear()
 
 
 def demo_prior_path() -> Path:
@@ -566,72 +588,8 @@ def _refuse_pickle(path: Path) -> None:
             )
 
 
-def _sha256(file: Path) -> str:
-    if not file.exists():
-        raise ValueError(f"saved prior is incomplete: {file} is missing")
-    h = hashlib.sha256()
-    with file.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _weights_bytes(weights: Mapping[str, torch.Tensor], land_mask: np.ndarray | None) -> bytes:
-    from safetensors.torch import save
-
     tensors = {f"net.{k}": v.detach().to("cpu").contiguous() for k, v in weights.items()}
     if land_mask is not None:
-        import torch
-
         tensors["land_mask"] = torch.as_tensor(np.asarray(land_mask, dtype=np.float32))
     return save(tensors, metadata={"format": FORMAT})
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, (tuple, set)):
-        return list(obj)
-    return str(obj)
-
-
-def _dataset_to_arrays(ds: xr.Dataset) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Split a Dataset into numeric arrays and a JSON structure (dims, attrs, other data)."""
-    arrays: dict[str, np.ndarray] = {}
-    entries: dict[str, Any] = {}
-    for name, var in ds.variables.items():
-        values = np.asarray(var.values)
-        entry: dict[str, Any] = {"dims": list(var.dims), "attrs": var.attrs,
-                                 "coord": name in ds.coords, "shape": list(values.shape)}
-        if values.dtype.kind in "fiub":
-            arrays[str(name)] = np.ascontiguousarray(values)
-            entry["kind"] = "array"
-        elif values.dtype.kind in "mM":
-            unit = "datetime64[ns]" if values.dtype.kind == "M" else "timedelta64[ns]"
-            arrays[str(name)] = np.ascontiguousarray(values.astype(unit).view("int64"))
-            entry["kind"] = unit
-        else:
-            entry["kind"] = "list"
-            entry["data"] = values.tolist()
-        entries[str(name)] = entry
-    return arrays, json.loads(json.dumps({"variables": entries, "attrs": ds.attrs},
-                                         default=_json_default))
-
-
-def _dataset_from_arrays(arrays: Mapping[str, np.ndarray], structure: Mapping[str, Any]
-                         ) -> xr.Dataset:
-    data_vars: dict[str, xr.Variable] = {}
-    coords: dict[str, xr.Variable] = {}
-    for name, entry in structure["variables"].items():
-        if entry["kind"] == "array":
-            values = arrays[name]
-        elif entry["kind"] == "list":
-            values = np.asarray(entry["data"])
-        else:
-            values = arrays[name].view(entry["kind"])
-        values = np.asarray(values).reshape(entry["shape"])
-        target = coords if entry["coord"] else data_vars
-        target[name] = xr.Variable(entry["dims"], values, entry["attrs"])
-    return xr.Dataset(data_vars, coords=coords, attrs=structure.get("attrs", {}))

@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import shutil
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+from xgenda.assimilation import assimilate
+from xgenda.config import GUIDANCE, Configuration, Window
+from xgenda.config.presets import PRESETS
+
+#: Defaults of the options that :func:`xgenda.assimilate` takes as they are.
+_DEFAULTS = {name: p.default for name, p in inspect.signature(assimilate).parameters.items()
+             if p.default is not inspect.Parameter.empty}
 
 HELP = "Assimilate observations with a prior and write the ensemble to zarr"
 
@@ -29,20 +39,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="longitude edges (default: the prior's reference patch)")
     where.add_argument("--lat", type=float, nargs=2, metavar=("SOUTH", "NORTH"),
                        help="latitude edges (default: the prior's reference patch)")
-    how = parser.add_argument_group("assimilation")
-    how.add_argument("--members", type=int, default=24, help="ensemble size (default: 24)")
-    how.add_argument("--method", choices=("mmps", "sda", "dps", "none"), default=None,
-                     help="guidance (default: mmps; sda with --preset genda)")
+    how = parser.add_argument_group("assimilation (defaults: xgenda.config)")
+    how.add_argument("--members", type=int, default=_DEFAULTS["members"],
+                     help=f"ensemble size (default: {_DEFAULTS['members']})")
+    how.add_argument("--preset", choices=sorted(PRESETS), default="default",
+                     help="named configuration (xgenda.config.presets; default: default); "
+                          "the options below change it")
+    how.add_argument("--method", choices=sorted(GUIDANCE), default=None,
+                     help="guidance (default: the preset's)")
     how.add_argument("--steps", type=int, default=None,
-                     help="sampler steps (default: 32; 256 with --preset genda)")
-    how.add_argument("--gamma", type=float, default=None,
-                     help="guidance strength: SDA gamma or DPS zeta")
-    how.add_argument("--preset", choices=("genda",), default=None,
-                     help="GenDA's configuration (SDA, 256 DDIM steps)")
-    how.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    how.add_argument("--time-window", type=float, default=0.5,
-                     help="half-width of the observation time window, days (default: 0.5)")
-    how.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N (default: auto)")
+                     help="sampler steps (default: the preset's)")
+    how.add_argument("--gamma", type=float, default=None, help="SDA's gamma")
+    how.add_argument("--zeta", type=float, default=None, help="DPS's zeta")
+    how.add_argument("--cg-steps", type=int, default=None, help="MMPS's cg_steps")
+    how.add_argument("--seed", type=int, default=_DEFAULTS["seed"],
+                     help=f"random seed (default: {_DEFAULTS['seed']})")
+    how.add_argument("--time-window", type=float, default=Window().half_width,
+                     help="half-width of the observation time window, days (default: "
+                          f"{Window().half_width})")
+    how.add_argument("--time-error-growth", type=float, default=Window().error_growth,
+                     help="observation error growth with time distance, normalized units "
+                          f"per day (default: {Window().error_growth})")
+    how.add_argument("--device", default=_DEFAULTS["device"],
+                     help=f"auto, cpu, cuda, cuda:N (default: {_DEFAULTS['device']})")
     how.add_argument("--batch-size", type=int, default=None,
                      help="samples per network call (default: the members of one time)")
     how.add_argument("--wind", metavar="PATH",
@@ -102,11 +121,29 @@ def _template(args: argparse.Namespace, prior: Any) -> Any:
     return regular(lon=tuple(lon), lat=tuple(lat), res_deg=(dlon, dlat), time=times)
 
 
+def configuration(args: argparse.Namespace) -> Configuration:
+    """The configuration the options describe: the preset, changed by the options."""
+    preset = Configuration(**PRESETS[args.preset]())
+    guidance = preset.guidance
+    if args.method is not None and args.method != guidance.method:
+        guidance = GUIDANCE[args.method]()
+    for option, name in (("gamma", "gamma"), ("zeta", "zeta"), ("cg_steps", "cg_steps")):
+        value = getattr(args, option)
+        if value is None:
+            continue
+        if not hasattr(guidance, name):
+            raise ValueError(f"--{option.replace('_', '-')} does not apply to "
+                             f"{guidance.method!r} guidance; choose it with --method")
+        guidance = replace(guidance, **{name: value})
+    sampler = preset.sampler if args.steps is None else replace(preset.sampler,
+                                                                steps=args.steps)
+    return Configuration(sampler, guidance, Window(args.time_window, args.time_error_growth))
+
+
 def run(args: argparse.Namespace) -> int:
     import xarray as xr
 
-    from xgenda._runtime import cached_prior
-    from xgenda.assimilate import assimilate
+    from xgenda.prior import cached_prior
     from xgenda.stream import resume_to_zarr
 
     out = Path(args.out)
@@ -121,11 +158,9 @@ def run(args: argparse.Namespace) -> int:
         wind = _open_observations(args.wind, "winds")
         if not isinstance(wind, xr.Dataset):
             wind = wind.to_dataset()
-    ens = assimilate(template, args.prior, obs, members=args.members, method=args.method,
-                     steps=args.steps, gamma=args.gamma, seed=args.seed,
+    ens = assimilate(template, args.prior, obs, members=args.members, seed=args.seed,
                      batch_size=args.batch_size, device=args.device,
-                     time_window=args.time_window, preset=args.preset,
-                     time_chunk=args.time_chunk, wind=wind)
+                     time_chunk=args.time_chunk, wind=wind, **configuration(args).kwargs())
     if out.exists() and args.overwrite and not args.resume:
         shutil.rmtree(out)
     if args.no_progress:

@@ -10,7 +10,7 @@ writes it, or a single map) is scored
   ``xgenda simulate`` writes it): the ODC along-track SSH scores of
   ``withheld/nadir`` and the current errors against ``withheld/drifters``.
 
-The report folder (``scores.csv``, ``alongtrack.csv``, ``report.md``) is written to a
+The scores are those of :func:`xgenda.diagnostics.evaluation.evaluate`. The report folder (``scores.csv``, ``alongtrack.csv``, ``report.md``) is written to a
 hidden sibling folder and renamed into place at the end, so a failure leaves nothing
 half-written.
 """
@@ -28,14 +28,12 @@ from pathlib import Path
 from typing import Any
 
 from xgenda._files import hidden_sibling, swap_in
+from xgenda._version import __version__
+from xgenda.diagnostics.evaluation import TIME_TOLERANCE, evaluate, time_span
 
 HELP = "Score a reconstruction against truth or withheld observations"
 
 NETCDF_SUFFIXES = (".nc", ".nc4", ".netcdf", ".cdf")
-ALONGTRACK_VARIABLE = "ssh"
-TIME_TOLERANCE = "12h"
-"""Along-track points up to this long outside a map's first/last time step take that
-step's value (daily maps stamped at midnight cover the half day around them)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -86,13 +84,12 @@ def run(args: argparse.Namespace) -> int:
         _check_reconstruction(rec)
     truth = _open_dataset(args.truth, "truth") if args.truth else None
     withheld = _open_withheld(args.obs) if args.obs else {}
-    wanted = _requested_variables(recs, truth, args.variables)
-
-    table = _truth_scores(recs, truth, withheld.get("drifters"), wanted) if truth is not None \
-        else _drifter_scores(recs, withheld.get("drifters"), wanted)
-    along = _alongtrack_scores(recs, withheld.get("nadir"), wanted)
-    if table is None and along is None:
-        raise ValueError(_nothing_scored(recs, withheld, wanted))
+    result = evaluate({rec.name: rec.data for rec in recs}, truth, withheld, args.variables)
+    for note in result.notes:
+        print(f"xgenda evaluate: {note}", file=sys.stderr)
+    for rec in recs:
+        rec.scored_times = result.scored_times.get(rec.name)
+    table, along = result.scores, result.alongtrack
 
     tables = {"scores": None if table is None else scores_markdown(table),
               "alongtrack": None if along is None else _alongtrack_markdown(along)}
@@ -202,169 +199,9 @@ def _check_reconstruction(rec: _Reconstruction) -> None:
     rec.data = rec.data[gridded]
 
 
-def _requested_variables(recs: list[_Reconstruction], truth: Any,
-                         variables: list[str] | None) -> list[str] | None:
-    """``--variables`` checked against the inputs (None: every variable that applies)."""
-    if variables is None:
-        return None
-    have = {str(v) for rec in recs for v in rec.data.data_vars}
-    for var in variables:
-        if var not in have:
-            raise ValueError(f"no reconstruction has variable {var!r}; they have "
-                             f"{sorted(have)}")
-        if truth is not None and var not in truth.data_vars:
-            raise ValueError(f"the truth has no variable {var!r}; it has "
-                             f"{sorted(map(str, truth.data_vars))}")
-    return list(dict.fromkeys(variables))
-
-
-# ---------------------------------------------------------------------------
-# scores
-# ---------------------------------------------------------------------------
-def _truth_scores(recs: list[_Reconstruction], truth: Any, drifters: Any,
-                  wanted: list[str] | None) -> Any:
-    import pandas as pd
-
-    from xgenda.diagnostics.summary import score_summary
-
-    frames = []
-    for rec in recs:
-        variables = [v for v in (wanted or map(str, truth.data_vars))
-                     if v in rec.data.data_vars and v in truth.data_vars]
-        if not variables:
-            raise ValueError(
-                f"reconstruction {rec.name!r} (variables {sorted(map(str, rec.data.data_vars))}"
-                f") and the truth (variables {sorted(map(str, truth.data_vars))}) share no "
-                "variable to score")
-        data, reference = _on_truth_times(rec, truth[variables])
-        _check_same_grid(rec, reference)
-        _check_units(rec, reference, variables)
-        frames.append(score_summary({rec.name: data}, reference, variables,
-                                    drifters=drifters))
-    return pd.concat(frames)
-
-
-def _on_truth_times(rec: _Reconstruction, truth: Any) -> tuple[Any, Any]:
-    """The reconstruction and the truth at the times they share (exact time stamps)."""
-    if "time" not in truth.dims:
-        return rec.data, truth
-    if "time" not in rec.data.dims:
-        raise ValueError(f"the truth has a 'time' dim but reconstruction {rec.name!r} has "
-                         f"none (dims {dict(rec.data.sizes)}); select the truth's time first")
-    ours, theirs = rec.data.indexes["time"], truth.indexes["time"]
-    common = ours.intersection(theirs)
-    if len(common) == 0:
-        raise ValueError(
-            f"reconstruction {rec.name!r} ({_span(ours)}) and the truth ({_span(theirs)}) "
-            "share no time; time stamps must match exactly (give the truth of the "
-            "reconstruction's period)")
-    if len(common) < len(ours):
-        print(f"xgenda evaluate: {rec.name}: the truth covers {len(common)} of its "
-              f"{len(ours)} times; scoring those", file=sys.stderr)
-    rec.scored_times = common
-    return rec.data.sel(time=common), truth.sel(time=common)
-
-
-def _check_same_grid(rec: _Reconstruction, truth: Any) -> None:
-    from xgenda.diagnostics._common import check_same_grid
-
-    try:
-        check_same_grid(rec.data, truth)
-    except ValueError as err:
-        raise ValueError(f"{rec.name}: {err} (and save it); nothing is interpolated "
-                         "silently") from err
-
-
-def _check_units(rec: _Reconstruction, truth: Any, variables: list[str]) -> None:
-    from xgenda.variables import unit_conversion
-
-    for var in variables:
-        ours, theirs = rec.data[var].attrs.get("units"), truth[var].attrs.get("units")
-        if ours is None or theirs is None or ours == theirs:
-            continue
-        try:
-            same = unit_conversion(str(ours), str(theirs), variable=var) == (1.0, 0.0)
-        except ValueError:
-            same = False
-        if not same:
-            raise ValueError(f"{var!r} is in {ours!r} in reconstruction {rec.name!r} but in "
-                             f"{theirs!r} in the truth; convert one of them first (e.g. "
-                             ".genda.standardize() gives canonical units)")
-
-
-def _drifter_scores(recs: list[_Reconstruction], drifters: Any,
-                    wanted: list[str] | None) -> Any:
-    """Drifter RMSE rows in the layout of :func:`score_summary` (no gridded truth)."""
-    import numpy as np
-    import pandas as pd
-
-    from xgenda.diagnostics.dynamics import drifter_errors
-    from xgenda.diagnostics.summary import COLUMNS
-
-    if drifters is None:
-        return None
-    rows = []
-    for rec in recs:
-        if not {"u", "v"} <= set(rec.data.data_vars):
-            continue
-        err = drifter_errors(rec.data[["u", "v"]], drifters)
-        for var in ("u", "v"):
-            if wanted is not None and var not in wanted:
-                continue
-            row: dict[str, Any] = {"method": rec.name, "variable": var, "units": "m s-1"}
-            row.update(dict.fromkeys(COLUMNS, np.nan))
-            row[f"drifter_rmse_{var}"] = float(err[f"rmse_{var}"])
-            rows.append(row)
-    return pd.DataFrame(rows).set_index(["method", "variable"]) if rows else None
-
-
-def _alongtrack_scores(recs: list[_Reconstruction], nadir: Any,
-                       wanted: list[str] | None) -> Any:
-    """ODC along-track scores of SSH (ensemble mean) at the withheld altimeter."""
-    import pandas as pd
-
-    from xgenda.diagnostics.alongtrack import alongtrack_rmse_scores
-
-    var = ALONGTRACK_VARIABLE
-    if nadir is None or (wanted is not None and var not in wanted):
-        return None
-    if var not in nadir.data_vars:
-        raise ValueError(f"withheld/nadir has no {var!r} (variables "
-                         f"{sorted(map(str, nadir.data_vars))})")
-    rows = []
-    for rec in recs:
-        if var not in rec.data.data_vars:
-            continue
-        s = alongtrack_rmse_scores(rec.data[[var]], nadir, var, time_tolerance=TIME_TOLERANCE)
-        rows.append({"method": rec.name, "variable": var, "mu": float(s["mu"]),
-                     "sigma": float(s["sigma"]), "rmse": float(s["rmse"]),
-                     "units": str(s["rmse"].attrs.get("units", "")),
-                     "n_obs": int(s["n_obs"])})
-        if rows[-1]["n_obs"] == 0:
-            print(f"xgenda evaluate: {rec.name}: no withheld altimeter point falls inside "
-                  "its grid and time span; along-track scores are NaN", file=sys.stderr)
-    return pd.DataFrame(rows).set_index("method") if rows else None
-
-
-def _nothing_scored(recs: list[_Reconstruction], withheld: dict[str, Any],
-                    wanted: list[str] | None) -> str:
-    have = sorted({str(v) for rec in recs for v in rec.data.data_vars})
-    asked = f" among --variables {wanted}" if wanted is not None else ""
-    return (f"nothing to score{asked}: the reconstructions have {have}; the withheld "
-            f"observations ({sorted(withheld)}) score {ALONGTRACK_VARIABLE!r} along nadir "
-            "tracks and 'u', 'v' at drifters; give --truth for gridded scores")
-
-
 # ---------------------------------------------------------------------------
 # report
 # ---------------------------------------------------------------------------
-def _span(index: Any) -> str:
-    if len(index) == 0:
-        return "no time"
-    first, last = (str(t)[:19] for t in (index.min(), index.max()))
-    return f"{first} .. {last}, {len(index)} times"
-
-
 def _alongtrack_markdown(along: Any) -> str:
     lines = ["| method | variable | mu | sigma | rmse | units | points |",
              "|---|---|---|---|---|---|---|"]
@@ -390,12 +227,10 @@ def _command_line(args: argparse.Namespace) -> str:
 
 def _report(args: argparse.Namespace, recs: list[_Reconstruction], with_truth: bool,
             withheld: dict[str, Any], tables: dict[str, str | None]) -> str:
-    import xgenda
-
     lines = ["# xgenda evaluation", "",
              f"- command: `{_command_line(args)}`",
              f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; xgenda "
-             f"{xgenda.__version__}"]
+             f"{__version__}"]
     if args.truth:
         lines.append(f"- truth: `{Path(args.truth).resolve()}`")
     if args.obs:
@@ -409,7 +244,7 @@ def _report(args: argparse.Namespace, recs: list[_Reconstruction], with_truth: b
         scored = "" if rec.scored_times is None else \
             f"; scored against the truth at {len(rec.scored_times)} of them"
         lines.append(f"  - `{rec.name}`: `{rec.path.resolve()}`, {kind}, "
-                     f"{_span(times)}{scored}")
+                     f"{time_span(times)}{scored}")
     if tables["scores"] is not None:
         title = "Scores against the gridded truth" if with_truth else "Scores at the drifters"
         lines += ["", f"## {title}", "", tables["scores"], "",

@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from xgenda.diffusion.training import TrainConfig, export_checkpoint, train
+    from xgenda.training import TrainConfig, export_checkpoint, train
 
     cfg = TrainConfig.from_yaml(args.config)
     overrides: dict[str, Any] = {"data": args.data, "output": args.output,

@@ -151,33 +151,6 @@ def _time_span(index: pd.Index) -> str:
     return f"{index.min()} .. {index.max()}"
 
 
-def select_time_range(obj: xr.Dataset, time_range: Any, *, what: str) -> xr.Dataset:
-    """``obj`` restricted to ``time_range`` (``(start, end)`` inclusive, or a slice)."""
-    if time_range is None:
-        return obj
-    if "time" not in obj.dims:
-        raise ValueError(f"time_range={time_range!r} was given but {what} has no 'time' dim")
-    if isinstance(time_range, slice):
-        window = time_range
-    else:
-        try:
-            start, end = time_range
-        except (TypeError, ValueError) as err:
-            raise ValueError(
-                f"time_range must be (start, end), e.g. ('2020-01-01', '2020-12-31'), or a "
-                f"slice; got {time_range!r}"
-            ) from err
-        window = slice(start, end)
-    out = obj.sel(time=window)
-    if out.sizes["time"] == 0:
-        raise ValueError(
-            f"time_range {time_range!r} selects no time of {what}, which spans "
-            f"{_time_span(obj.indexes['time'])}"
-        )
-    return out
-
-
-
 def geostrophic_part(
     ds: xr.Dataset, ssh: str, defined: xr.DataArray
 ) -> tuple[xr.DataArray, xr.DataArray]:

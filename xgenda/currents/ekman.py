@@ -26,10 +26,9 @@ from xgenda.currents._inputs import (
     on_grid,
     require_variables,
     same_grid,
-    select_time_range,
 )
 from xgenda.currents.stress import RHO_AIR, DragSpec
-from xgenda.grid import check_grid
+from xgenda.grid import check_grid, select_time_range
 from xgenda.variables import cf_attrs
 
 __all__ = ["EkmanModel", "fit_ekman"]
@@ -464,6 +463,6 @@ def _drag_from_attr(drag: Any) -> DragSpec:
 
 
 def _version() -> str:
-    from xgenda import __version__
+    from xgenda._version import __version__
 
     return __version__

@@ -25,6 +25,6 @@ from __future__ import annotations
 
 # The function shadows its module of the same name on the package; reach the module
 # itself with importlib.import_module("xgenda.datasets.toy_ocean").
-from xgenda.datasets.toy_ocean import toy_ocean
+from xgenda.datasets.toy_ocean import ToyOceanParameters, toy_ocean
 
-__all__ = ["toy_ocean"]
+__all__ = ["ToyOceanParameters", "toy_ocean"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,7 @@ from xgenda.grid import EARTH_RADIUS_M, GRAVITY, OMEGA, TIME_ATTRS, regular
 from xgenda.progress import on_terminal, wanted
 from xgenda.variables import VARIABLES
 
-__all__ = ["MAX_SIZE", "MIN_SIZE", "toy_ocean"]
+__all__ = ["MAX_SIZE", "MIN_SIZE", "ToyOceanParameters", "toy_ocean"]
 
 MIN_SIZE = 16
 """Smallest supported grid (points per side)."""
@@ -35,12 +36,73 @@ COURANT_LIMIT = 0.5
 """Above this Courant number a fixed time step is rejected (AB3 goes unstable near 0.35-0.7)."""
 MIN_STEPS_PER_DAY = 4
 
+_POSITIVE = ("deformation_radius_km", "shear", "layer_depth_ratio", "drag_days",
+             "hyperviscous_hours", "sst_restoring_days", "sss_restoring_days")
+
+
+@dataclass(frozen=True)
+class ToyOceanParameters:
+    """The physical parameters of :func:`toy_ocean` (validated on construction).
+
+    Parameters
+    ----------
+    deformation_radius_km : float
+        First baroclinic deformation radius in km.
+    mean_flow : float
+        Upper-layer background velocity ``U1`` in m s-1 (sets the SSH slope).
+    shear : float
+        ``U1 - U2`` in m s-1, the source of baroclinic instability.
+    layer_depth_ratio : float
+        ``H1 / H2``.
+    drag_days : float
+        Bottom (lower-layer) drag time scale in days.
+    hyperviscous_hours : float
+        Damping time of the grid-scale hyperviscosity at the dealiasing cut-off, hours.
+    sst_mean, sst_range, sst_restoring_days : float
+        SST background (degC), its south-north difference (K) and anomaly restoring time.
+    sss_mean, sss_range, sss_direction_deg, sss_restoring_days : float
+        SSS background, its difference across the box, the bearing (degrees clockwise
+        from north) towards which it increases, and the restoring time (days).
+    tracer_diffusivity : float
+        Laplacian diffusivity of both tracers in m2 s-1.
+    ekman_amplitude, ekman_angle_deg : float
+        Ekman current per unit wind speed and its turning angle (with ``winds=True``).
+    """
+
+    deformation_radius_km: float = 25.0
+    mean_flow: float = 0.1
+    shear: float = 0.12
+    layer_depth_ratio: float = 0.25
+    drag_days: float = 20.0
+    hyperviscous_hours: float = 1.0
+    sst_mean: float = 20.0
+    sst_range: float = 10.0
+    sst_restoring_days: float = 30.0
+    sss_mean: float = 35.8
+    sss_range: float = 1.2
+    sss_direction_deg: float = 150.0
+    sss_restoring_days: float = 90.0
+    tracer_diffusivity: float = 20.0
+    ekman_amplitude: float = 0.02
+    ekman_angle_deg: float = 45.0
+
+    def __post_init__(self) -> None:
+        for name in _POSITIVE:
+            value = getattr(self, name)
+            if not (isinstance(value, numbers.Real) and value > 0 and math.isfinite(value)):
+                raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+        if not (isinstance(self.tracer_diffusivity, numbers.Real)
+                and self.tracer_diffusivity >= 0):
+            raise ValueError(f"tracer_diffusivity must be >= 0 m2 s-1, got "
+                             f"{self.tracer_diffusivity!r}")
+
 
 def toy_ocean(
     days: int,
     size: int = 64,
     seed: int = 0,
     *,
+    parameters: ToyOceanParameters | None = None,
     dt: float | None = None,
     spinup_days: int = 180,
     device: str = "auto",
@@ -48,25 +110,10 @@ def toy_ocean(
     start: str | np.datetime64 | pd.Timestamp = "2019-01-01",
     lon: tuple[float, float] = (-65.0, -55.0),
     lat: tuple[float, float] = (33.0, 43.0),
-    deformation_radius_km: float = 25.0,
-    mean_flow: float = 0.1,
-    shear: float = 0.12,
-    layer_depth_ratio: float = 0.25,
-    drag_days: float = 20.0,
-    hyperviscous_hours: float = 1.0,
-    sst_mean: float = 20.0,
-    sst_range: float = 10.0,
-    sst_restoring_days: float = 30.0,
-    sss_mean: float = 35.8,
-    sss_range: float = 1.2,
-    sss_direction_deg: float = 150.0,
-    sss_restoring_days: float = 90.0,
-    tracer_diffusivity: float = 20.0,
-    ekman_amplitude: float = 0.02,
-    ekman_angle_deg: float = 45.0,
     dtype: Any = None,
     threads: int | None = 1,
     progress: bool | None = None,
+    **parameter_values: float,
 ) -> xr.Dataset:
     """A daily nature run of an eddying ocean with SSH, SST, SSS and surface currents.
 
@@ -119,6 +166,9 @@ def toy_ocean(
         over the default 10-degree box.
     seed : int
         Seed of the random initial state (>= 0).
+    parameters : ToyOceanParameters, optional
+        The physical parameters (default ``ToyOceanParameters()``, the Gulf Stream
+        set-up described above).
     dt : float, optional
         Fixed time step in s; it must divide one day. ``None`` (default) adapts the
         step once a day to keep the Courant number near ``COURANT_TARGET``.
@@ -133,27 +183,6 @@ def toy_ocean(
         Date of the first snapshot.
     lon, lat : (float, float)
         West/east and south/north edges of the box in degrees.
-    deformation_radius_km : float
-        First baroclinic deformation radius in km.
-    mean_flow : float
-        Upper-layer background velocity ``U1`` in m s-1 (sets the SSH slope).
-    shear : float
-        ``U1 - U2`` in m s-1, the source of baroclinic instability.
-    layer_depth_ratio : float
-        ``H1 / H2``.
-    drag_days : float
-        Bottom (lower-layer) drag time scale in days.
-    hyperviscous_hours : float
-        Damping time of the grid-scale hyperviscosity at the dealiasing cut-off, hours.
-    sst_mean, sst_range, sst_restoring_days : float
-        SST background (degC), its south-north difference (K) and anomaly restoring time.
-    sss_mean, sss_range, sss_direction_deg, sss_restoring_days : float
-        SSS background, its difference across the box, the bearing (degrees clockwise
-        from north) towards which it increases, and the restoring time (days).
-    tracer_diffusivity : float
-        Laplacian diffusivity of both tracers in m2 s-1.
-    ekman_amplitude, ekman_angle_deg : float
-        Ekman current per unit wind speed and its turning angle (with ``winds=True``).
     dtype : torch.dtype or str, optional
         Model precision: default float64 on CPU, float32 on GPU.
     threads : int or None
@@ -163,6 +192,9 @@ def toy_ocean(
     progress : bool, optional
         Show a tqdm progress bar; ``None`` follows :func:`xgenda.progress.progress_bars`,
         else shows it when stderr is a terminal.
+    **parameter_values
+        Fields of :class:`ToyOceanParameters` given one by one (e.g. ``shear=0.1``),
+        applied over ``parameters``.
 
     Returns
     -------
@@ -184,15 +216,7 @@ def toy_ocean(
     steps_per_day = None if dt is None else _steps_per_day(dt)
     start_ts = _check_start(start)
     _check_box(lon, lat)
-    positive = {"deformation_radius_km": deformation_radius_km, "shear": shear,
-                "layer_depth_ratio": layer_depth_ratio, "drag_days": drag_days,
-                "hyperviscous_hours": hyperviscous_hours, "sst_restoring_days":
-                sst_restoring_days, "sss_restoring_days": sss_restoring_days}
-    for name, value in positive.items():
-        if not (isinstance(value, numbers.Real) and value > 0 and math.isfinite(value)):
-            raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-    if not (isinstance(tracer_diffusivity, numbers.Real) and tracer_diffusivity >= 0):
-        raise ValueError(f"tracer_diffusivity must be >= 0 m2 s-1, got {tracer_diffusivity!r}")
+    p = _parameters(parameters, parameter_values)
     grid = regular(lon=lon, lat=lat, res_deg=((lon[1] - lon[0]) / size, (lat[1] - lat[0]) / size),
                    time=pd.date_range(start_ts, periods=days, freq="D"))
     lat0 = 0.5 * (lat[0] + lat[1])
@@ -210,19 +234,21 @@ def toy_ocean(
     beta = 2.0 * OMEGA * math.cos(math.radians(lat0)) / EARTH_RADIUS_M
     Lx = EARTH_RADIUS_M * math.cos(math.radians(lat0)) * math.radians(lon[1] - lon[0])
     Ly = EARTH_RADIUS_M * math.radians(lat[1] - lat[0])
-    sss_bearing = math.radians(sss_direction_deg)
-    sst_gradient = (0.0, -sst_range / Ly)
-    # increase of sss_range over the box extent along the bearing
+    sss_bearing = math.radians(p.sss_direction_deg)
+    sst_gradient = (0.0, -p.sst_range / Ly)
+    # increase of p.sss_range over the box extent along the bearing
     sss_extent = abs(Lx * math.sin(sss_bearing)) + abs(Ly * math.cos(sss_bearing))
-    sss_gradient = (sss_range / sss_extent * math.sin(sss_bearing),
-                    sss_range / sss_extent * math.cos(sss_bearing))
+    sss_gradient = (p.sss_range / sss_extent * math.sin(sss_bearing),
+                    p.sss_range / sss_extent * math.cos(sss_bearing))
     day = SECONDS_PER_DAY
     params = QGParameters(
-        nx=size, ny=size, Lx=Lx, Ly=Ly, beta=beta, rd=deformation_radius_km * 1e3,
-        delta=layer_depth_ratio, U1=mean_flow, U2=mean_flow - shear,
-        rek=1.0 / (drag_days * day), hyperviscous_time=hyperviscous_hours * 3600.0,
-        tracers=(TracerParameters(sst_gradient, sst_restoring_days * day, tracer_diffusivity),
-                 TracerParameters(sss_gradient, sss_restoring_days * day, tracer_diffusivity)),
+        nx=size, ny=size, Lx=Lx, Ly=Ly, beta=beta, rd=p.deformation_radius_km * 1e3,
+        delta=p.layer_depth_ratio, U1=p.mean_flow, U2=p.mean_flow - p.shear,
+        rek=1.0 / (p.drag_days * day), hyperviscous_time=p.hyperviscous_hours * 3600.0,
+        tracers=(TracerParameters(sst_gradient, p.sst_restoring_days * day,
+                                  p.tracer_diffusivity),
+                 TracerParameters(sss_gradient, p.sss_restoring_days * day,
+                                  p.tracer_diffusivity)),
     )
 
     if threads is not None:
@@ -236,29 +262,29 @@ def toy_ocean(
     x = (np.arange(size) + 0.5) * params.dx - 0.5 * Lx
     y = (np.arange(size) + 0.5) * params.dy - 0.5 * Ly
     psi1, u1, v1, sst_anom, sss_anom = snapshots
-    ssh = (f0 / GRAVITY) * (psi1 - mean_flow * y[None, :, None])
-    u = mean_flow + u1
+    ssh = (f0 / GRAVITY) * (psi1 - p.mean_flow * y[None, :, None])
+    u = p.mean_flow + u1
     v = v1
-    sst = sst_mean + sst_gradient[1] * y[None, :, None] + sst_anom
-    sss = (sss_mean + sss_gradient[0] * x[None, None, :] + sss_gradient[1] * y[None, :, None]
+    sst = p.sst_mean + sst_gradient[1] * y[None, :, None] + sst_anom
+    sss = (p.sss_mean + sss_gradient[0] * x[None, None, :] + sss_gradient[1] * y[None, :, None]
            + sss_anom)
     data = {"ssh": ssh, "sst": sst, "sss": sss, "u": u, "v": v}
     wind_attrs: dict[str, Any] = {}
     if winds:
         uwind, vwind = _wind_field(np.arange(days) * day, x, y, seed)
-        turn = -math.copysign(1.0, f0) * math.radians(ekman_angle_deg)
-        ekman = ekman_amplitude * np.exp(1j * turn) * (uwind + 1j * vwind)
+        turn = -math.copysign(1.0, f0) * math.radians(p.ekman_angle_deg)
+        ekman = p.ekman_amplitude * np.exp(1j * turn) * (uwind + 1j * vwind)
         data["u"] = u + ekman.real
         data["v"] = v + ekman.imag
         data["uwind"], data["vwind"] = uwind, vwind
         wind_attrs = {
-            "ekman_amplitude": float(ekman_amplitude),
-            "ekman_angle_deg": float(ekman_angle_deg),
+            "ekman_amplitude": float(p.ekman_amplitude),
+            "ekman_angle_deg": float(p.ekman_angle_deg),
             "ekman_current": "u_ek + i v_ek = ekman_amplitude * exp(-i ekman_angle_deg * "
                              "sign(f0)) * (uwind + i vwind), added to u and v",
         }
 
-    from xgenda import __version__
+    from xgenda._version import __version__
 
     attrs = {
         "title": "xgenda toy ocean: two-layer quasi-geostrophic nature run with SST/SSS",
@@ -281,10 +307,11 @@ def toy_ocean(
         "deformation_radius_m": params.rd, "layer_depth_ratio": params.delta,
         "U1": params.U1, "U2": params.U2, "bottom_drag_s-1": params.rek,
         "hyperviscous_time_s": float(params.hyperviscous_time or 0.0),
-        "sst_mean": sst_mean, "sst_range": sst_range, "sst_restoring_days": sst_restoring_days,
-        "sss_mean": sss_mean, "sss_range": sss_range, "sss_direction_deg": sss_direction_deg,
-        "sss_restoring_days": sss_restoring_days,
-        "tracer_diffusivity_m2_s-1": float(tracer_diffusivity),
+        "sst_mean": p.sst_mean, "sst_range": p.sst_range,
+        "sst_restoring_days": p.sst_restoring_days,
+        "sss_mean": p.sss_mean, "sss_range": p.sss_range, "sss_direction_deg": p.sss_direction_deg,
+        "sss_restoring_days": p.sss_restoring_days,
+        "tracer_diffusivity_m2_s-1": float(p.tracer_diffusivity),
         "geostrophy": "u = -(g/f0) d(ssh)/dy, v = (g/f0) d(ssh)/dx with constant f0 and "
                       "beta-plane metrics dy = R dlat, dx = R cos(lat0) dlon (before the Ekman "
                       "current)",
@@ -293,6 +320,16 @@ def toy_ocean(
         **wind_attrs,
     }
     return _as_dataset(grid, data, attrs)
+
+
+def _parameters(parameters: ToyOceanParameters | None, values: dict[str, float]
+                ) -> ToyOceanParameters:
+    """``parameters`` (default ``ToyOceanParameters()``) with ``values`` applied over it."""
+    unknown = sorted(set(values) - {f.name for f in fields(ToyOceanParameters)})
+    if unknown:
+        raise TypeError(f"toy_ocean() got unexpected keyword argument(s) {unknown}; the "
+                        "physical parameters are the fields of ToyOceanParameters")
+    return replace(parameters or ToyOceanParameters(), **values)
 
 
 # -- integration ---------------------------------------------------------------------------

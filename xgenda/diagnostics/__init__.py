@@ -7,6 +7,8 @@ The modules:
 - ``alongtrack``: ODC 2021a evaluation against withheld nadir tracks (mu, sigma, lambda_x);
 - ``scores``: RMSE, ODC mu/sigma, ensemble mean/spread, CRPS, spread-skill, rank histogram;
 - ``dynamics``: geostrophic currents, vorticity, strain, divergence, drifter errors;
+- ``summary``, ``evaluation``: one table of scores for several reconstructions, and
+  :func:`~xgenda.diagnostics.evaluation.evaluate` (what ``xgenda evaluate`` computes);
 - ``plots``: figures (matplotlib, optional): ``ds.genda.plot``.
 
 :class:`Diagnostics` is the stateless front the accessor returns; every method

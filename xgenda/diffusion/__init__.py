@@ -6,9 +6,11 @@ Submodules (all import torch):
   ``DenoiserFunction`` (a user's denoiser with the same interface)
 - :mod:`xgenda.diffusion.unet`: ``UNet`` (DDPM++/SongUNet family), ``UNetConfig``
 - :mod:`xgenda.diffusion.sampling`: ``karras_sigmas``, ``edm_sample`` (Heun / Euler, churn)
-- :mod:`xgenda.diffusion.training`: ``train``, ``TrainConfig``, ``export_checkpoint``
-  (the loop itself is in :mod:`~xgenda.diffusion.loop`, checkpoints in
-  :mod:`~xgenda.diffusion.checkpoint`)
+- :mod:`xgenda.diffusion.loop`: the optimization loop behind :func:`xgenda.train`
+  (:mod:`xgenda.training`, which builds the :class:`~xgenda.Prior`); checkpoints in
+  :mod:`~xgenda.diffusion.checkpoint`
+- :mod:`xgenda.diffusion.samplers`: ``run_sampler``, a configured sampler
+  (:mod:`xgenda.config`) run with any denoiser
 - :mod:`xgenda.diffusion.data`: random training patches from xarray Datasets
 - :mod:`xgenda.diffusion.guidance`, :mod:`~xgenda.diffusion.vp`: guided denoisers and
   the GenDA (VP / DDIM) sampler used by assimilation

@@ -23,6 +23,11 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import safe_open
+from safetensors.numpy import save_file as save_numpy
+from safetensors.torch import load_file, save_file
+
+from xgenda.io import dataset_from_arrays, dataset_to_arrays, json_default, sha256
 
 __all__ = ["TrainingState", "has_checkpoint", "read_checkpoint", "write_checkpoint"]
 
@@ -55,11 +60,6 @@ def has_checkpoint(directory: str | os.PathLike[str] | None) -> bool:
 
 def write_checkpoint(directory: str | os.PathLike[str], state: TrainingState) -> Path:
     """Write ``state`` to ``directory`` (created if needed); returns the directory."""
-    from safetensors.numpy import save_file as save_numpy
-    from safetensors.torch import save_file
-
-    from xgenda.prior import _dataset_to_arrays, _json_default, _sha256
-
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     tensors: dict[str, torch.Tensor] = {}
@@ -77,7 +77,7 @@ def write_checkpoint(directory: str | os.PathLike[str], state: TrainingState) ->
     if state.land_seen is not None:
         tensors["land_seen"] = torch.as_tensor(np.asarray(state.land_seen, dtype=np.float32))
     _atomic(directory / _STATE, lambda p: save_file(tensors, str(p)))
-    arrays, structure = _dataset_to_arrays(state.normalizer_stats)
+    arrays, structure = dataset_to_arrays(state.normalizer_stats)
     _atomic(directory / _NORMALIZER, lambda p: save_numpy(
         arrays, str(p), metadata={"structure": json.dumps(structure)}))
     document = {
@@ -85,26 +85,21 @@ def write_checkpoint(directory: str | os.PathLike[str], state: TrainingState) ->
         "images_seen": state.images_seen,
         "optimizer": {"param_groups": state.optimizer["param_groups"], "scalars": scalars},
         "numpy_rng": state.numpy_rng, "info": state.info,
-        "checksums": {name: _sha256(directory / name) for name in (_STATE, _NORMALIZER)},
+        "checksums": {name: sha256(directory / name) for name in (_STATE, _NORMALIZER)},
     }
-    text = json.dumps(document, indent=1, default=_json_default)
+    text = json.dumps(document, indent=1, default=json_default)
     _atomic(directory / _JSON, lambda p: p.write_text(text))
     return directory
 
 
 def read_checkpoint(directory: str | os.PathLike[str]) -> TrainingState:
     """Read a checkpoint written by :func:`write_checkpoint`, verifying checksums."""
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    from xgenda.prior import _dataset_from_arrays, _sha256
-
     directory = Path(directory)
     if not has_checkpoint(directory):
         raise FileNotFoundError(f"no training checkpoint in {directory} (no {_JSON})")
     document = json.loads((directory / _JSON).read_text())
     for name, expected in document["checksums"].items():
-        if _sha256(directory / name) != expected:
+        if sha256(directory / name) != expected:
             raise ValueError(f"checkpoint file {directory / name} does not match the checksum "
                              f"in {_JSON}: it is corrupt or from another run")
     tensors = load_file(str(directory / _STATE))
@@ -131,7 +126,7 @@ def read_checkpoint(directory: str | os.PathLike[str]) -> TrainingState:
         optimizer={"state": optim_state, "param_groups": groups},
         numpy_rng=document["numpy_rng"], torch_rng=tensors["rng.torch"],
         loss_rng=tensors["rng.loss"], land_seen=None if land is None else land.numpy(),
-        normalizer_stats=_dataset_from_arrays(arrays, structure), info=document["info"],
+        normalizer_stats=dataset_from_arrays(arrays, structure), info=document["info"],
     )
 
 

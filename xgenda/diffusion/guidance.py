@@ -30,19 +30,15 @@ from typing import Any, Literal
 
 import torch
 
+from xgenda.config import GUIDANCE
 from xgenda.diffusion.sampling import Denoiser
 
 __all__ = ["DEFAULTS", "METHODS", "dps", "guided_denoiser", "mmps", "sda"]
 
 Operator = Callable[[torch.Tensor], torch.Tensor]
 METHODS: tuple[str, ...] = ("none", "sda", "dps", "mmps")
-#: Default parameters of each method.
-DEFAULTS: dict[str, dict[str, Any]] = {
-    "none": {},
-    "sda": {"gamma": 0.1, "detach": False},
-    "dps": {"zeta": 1.0},
-    "mmps": {"cg_steps": 3, "float64": False, "jacobian": "vjp"},
-}
+#: Default parameters of each method (the fields of :mod:`xgenda.config`'s guidance objects).
+DEFAULTS: dict[str, dict[str, Any]] = {method: cls().params() for method, cls in GUIDANCE.items()}
 
 
 def guided_denoiser(denoise: Denoiser, operator: Operator, y: torch.Tensor,

@@ -1,4 +1,4 @@
-"""The optimization loop behind :func:`xgenda.train` (see :mod:`xgenda.diffusion.training`)."""
+"""The optimization loop behind :func:`xgenda.train` (see :mod:`xgenda.training`)."""
 
 from __future__ import annotations
 

@@ -23,20 +23,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
 
 import torch
 
+from xgenda.config import GendaDDIM
 from xgenda.diffusion.sampling import Denoiser
 
-__all__ = ["GENDA", "genda_sample", "vp_schedule"]
-
-#: GenDA's configuration (``preset="genda"`` of :func:`xgenda.assimilate`).
-GENDA: dict[str, Any] = {"method": "sda", "gamma": 0.1, "detach": False, "steps": 256, "eta": 1e-3,
-         "members": 24}
+__all__ = ["genda_sample", "vp_schedule"]
 
 
-def vp_schedule(eta: float = 1e-3) -> tuple[Callable[[torch.Tensor], torch.Tensor],
+def vp_schedule(eta: float = GendaDDIM.eta) -> tuple[Callable[[torch.Tensor], torch.Tensor],
                                             Callable[[torch.Tensor], torch.Tensor]]:
     """``mu(t)`` and ``sigma(t)`` of the VP cosine schedule (t in [0, 1]).
 
@@ -58,8 +54,8 @@ def vp_schedule(eta: float = 1e-3) -> tuple[Callable[[torch.Tensor], torch.Tenso
     return mu, sigma
 
 
-def genda_sample(denoise: Denoiser, noise: torch.Tensor, steps: int = 256,
-                 eta: float = 1e-3, progress: bool = False) -> torch.Tensor:
+def genda_sample(denoise: Denoiser, noise: torch.Tensor, steps: int = GendaDDIM.steps,
+                 eta: float = GendaDDIM.eta, progress: bool = False) -> torch.Tensor:
     """Sample with GenDA's DDIM sampler from an EDM-style (guided) denoiser.
 
     Parameters

@@ -322,7 +322,7 @@ def _l4_sigmas(truth: xr.Dataset, l4_sigma_km: Mapping[str, float] | None) -> di
 
 
 def _root_attrs(truth: xr.Dataset, seed: int, settings: dict[str, Any]) -> dict[str, Any]:
-    from xgenda import __version__
+    from xgenda._version import __version__
 
     time = truth["time"].values
     return {

@@ -101,7 +101,7 @@ def _chunked_tree(tree: xr.DataTree) -> xr.DataTree:
 
 
 def _key(parameters: Mapping[str, Any]) -> str:
-    from xgenda import __version__
+    from xgenda._version import __version__
 
     text = json.dumps({"version": __version__, **parameters}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:10]

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from xgenda._regrid_common import LonFrame, regrid_object
 from xgenda.grid import _edges
+from xgenda.regrid.common import LonFrame, regrid_object
 
 
 class RegularRegridder:

@@ -1,8 +1,9 @@
 """Calibration of the guidance against withheld observations.
 
 :func:`calibrate` withholds a seeded fraction of the point and gridded
-observations, assimilates the rest with each setting of a small grid (guidance
-strength x sampler steps), and scores each ensemble at the withheld observations:
+observations, assimilates the rest with each of a list of configurations
+(:func:`search_grid` by default: guidance strength x sampler steps), and scores
+each ensemble at the withheld observations:
 CRPS (fair, Ferro 2014), RMSE of the ensemble mean, spread and the spread-skill
 ratio ``sqrt(spread^2 + error^2) / RMSE`` (1 for a reliable ensemble, the
 observation error counted in). The setting with the lowest CRPS (averaged over
@@ -12,25 +13,70 @@ they are compared on the same random draws.
 
 from __future__ import annotations
 
-import itertools
-import json
-import sys
-import types
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, NamedTuple
 
 import numpy as np
+import torch
 import xarray as xr
 
-__all__ = ["Calibration", "calibrate", "split_observations"]
+from xgenda.assimilation import _resolve_prior, assimilate
+from xgenda.config import SDA, Configuration, Guidance, Heun, Sampler, Window
+from xgenda.config.legacy import LEGACY
+from xgenda.diagnostics.scores import crps
+from xgenda.obs import AnalysisGrid, collect, compile_tables
+from xgenda.obs.operators import ObservationOperator
+from xgenda.variables import units_of
 
-#: Strength grid of each method: (parameter name, values).
-DEFAULT_STRENGTHS: dict[str, tuple[str, tuple[float, ...]]] = {
+__all__ = ["STRENGTHS", "Calibration", "calibrate", "search_grid", "split_observations"]
+
+#: The strength searched for each guidance by default: (parameter, values).
+STRENGTHS: dict[str, tuple[str, tuple[float, ...]]] = {
     "sda": ("gamma", (0.01, 0.1, 1.0)),
     "dps": ("zeta", (0.3, 1.0, 3.0)),
     "mmps": ("cg_steps", (1, 3, 5)),
 }
+
+
+def search_grid(guidance: Guidance | None = None, strengths: Sequence[float] | None = None,
+                steps: Sequence[int] = (16, 32), sampler: Sampler | None = None,
+                window: Window | None = None) -> list[Configuration]:
+    """Configurations that differ only in guidance strength and sampler steps.
+
+    These two are the settings whose effect is documented and stable: the strength
+    trades the fit to the observations against the prior, the steps trade cost
+    against discretization error. Everything else stays as in ``guidance``,
+    ``sampler`` and ``window``.
+
+    Parameters
+    ----------
+    guidance : SDA, DPS or MMPS, optional
+        The guidance to tune (default ``SDA()``).
+    strengths : sequence, optional
+        Values of its strength: SDA's ``gamma``, DPS's ``zeta`` or MMPS's
+        ``cg_steps`` (default: :data:`STRENGTHS`).
+    steps : sequence of int
+        Sampler step counts.
+    sampler, window : optional
+        The rest of the configuration (default ``Heun()``, ``Window()``).
+
+    Returns
+    -------
+    list of Configuration
+        Steps-major: ``steps[0]`` with every strength first.
+    """
+    guidance = SDA() if guidance is None else guidance
+    if guidance.method not in STRENGTHS:
+        raise ValueError(f"calibration tunes SDA, DPS or MMPS guidance, got {guidance!r}")
+    name, default = STRENGTHS[guidance.method]
+    values = tuple(default if strengths is None else strengths)
+    if not values or not tuple(steps):
+        raise ValueError("give at least one strength and one step count")
+    sampler = Heun() if sampler is None else sampler
+    window = Window() if window is None else window
+    return [Configuration(replace(sampler, steps=int(n)), replace(guidance, **{name: value}),
+                          window) for n in steps for value in values]
 
 
 class Calibration(NamedTuple):
@@ -39,12 +85,15 @@ class Calibration(NamedTuple):
     Attributes
     ----------
     best : dict
-        Keyword arguments for :func:`xgenda.assimilate` (``method``, ``steps`` and
-        ``gamma`` or ``guidance``) of the best setting.
+        Keyword arguments for :func:`xgenda.assimilate` (``sampler``, ``guidance``,
+        ``window``) of the best configuration.
     table : Dataset
-        Scores of every setting, dims ``(steps, <strength>)``: ``crps_<var>``,
-        ``rmse_<var>``, ``spread_<var>``, ``spread_skill_<var>`` (physical units
-        except the ratio), ``count_<var>`` and ``score`` (mean CRPS / prior std).
+        Scores of every configuration along dim ``configuration`` (its JSON form;
+        coordinates ``steps``, ``guidance`` and the strength, e.g. ``gamma``):
+        ``crps_<var>``, ``rmse_<var>``, ``spread_<var>``, ``spread_skill_<var>``
+        (physical units except the ratio), ``count_<var>`` and ``score`` (mean CRPS /
+        prior std). ``table.set_index(configuration=["steps", "gamma"]).unstack()``
+        lays a :func:`search_grid` out as steps x strength.
     """
 
     best: dict[str, Any]
@@ -98,16 +147,14 @@ def calibrate(
     template: xr.Dataset | xr.DataArray,
     prior: Any,
     obs: Any,
+    configurations: Sequence[Configuration] | None = None,
     *,
-    method: str = "sda",
-    strengths: Sequence[float] | None = None,
-    steps: Sequence[int] = (16, 32),
     members: int = 8,
     withhold: float = 0.2,
     seed: int = 0,
     **assimilate_kwargs: Any,
 ) -> Calibration:
-    """Choose the guidance strength and step count that best predict withheld observations.
+    """Choose the configuration that best predicts withheld observations.
 
     Parameters
     ----------
@@ -118,13 +165,9 @@ def calibrate(
     obs : DataTree, Dataset or list
         Observations; a ``withhold`` fraction of the point and gridded ones is kept
         apart for scoring.
-    method : {"sda", "dps", "mmps"}
-        Guidance to calibrate.
-    strengths : sequence, optional
-        Values of the method's strength: SDA's ``gamma``, DPS's ``zeta`` or MMPS's
-        ``cg_steps`` (defaults in :data:`DEFAULT_STRENGTHS`).
-    steps : sequence of int
-        Sampler step counts to try.
+    configurations : sequence of Configuration, optional
+        The candidates (default :func:`search_grid`: SDA's ``gamma`` in
+        (0.01, 0.1, 1) x (16, 32) Heun steps).
     members : int
         Ensemble size of each trial (>= 2).
     withhold : float
@@ -132,63 +175,40 @@ def calibrate(
     seed : int
         Seed of the split and of the assimilations.
     **assimilate_kwargs
-        Other arguments of :func:`xgenda.assimilate` (``device``, ``time_window``...).
+        Other arguments of :func:`xgenda.assimilate` (``device``, ``batch_size``...).
 
     Returns
     -------
     Calibration
-        ``(best, table)``: keyword arguments of the best setting for
-        :func:`xgenda.assimilate`, and the scores of every setting.
+        ``(best, table)``: keyword arguments of the best configuration for
+        :func:`xgenda.assimilate`, and the scores of every configuration.
     """
-    from xgenda.assimilate import _resolve_prior, assimilate
-    from xgenda.obs import collect
-
-    if method not in DEFAULT_STRENGTHS:
-        raise ValueError(f"calibrate tunes 'sda', 'dps' or 'mmps', got method={method!r}")
-    if int(members) != members or members < 2:
+    configurations = list(search_grid() if configurations is None else configurations)
+    if not configurations or not all(isinstance(c, Configuration) for c in configurations):
+        raise ValueError("configurations must be a non-empty list of xgenda.config."
+                         "Configuration (e.g. xgenda.calibration.search_grid(...))")
+    if isinstance(members, bool) or int(members) != members or members < 2:
         raise ValueError(f"members must be an integer >= 2 to score an ensemble, got {members}")
-    for key in ("method", "steps", "gamma", "members", "seed", "preset"):
+    for key in ("sampler", "guidance", "window", "members", "seed", *LEGACY):
         if key in assimilate_kwargs:
-            raise ValueError(f"{key!r} is set by calibrate; remove it from the arguments")
-    name, default = DEFAULT_STRENGTHS[method]
-    values = tuple(default if strengths is None else strengths)
-    steps = tuple(int(s) for s in steps)
-    if not values or not steps:
-        raise ValueError("give at least one strength and one step count")
+            raise ValueError(f"{key!r} is set by calibrate (through its configurations); "
+                             "remove it from the arguments")
     prior_obj, _ = _resolve_prior(prior)
     variables = tuple(prior_obj.variables)
     kept, withheld = split_observations(collect(obs, variables), withhold, seed)
     if not withheld or sum(_count(s) for s in withheld) == 0:
         raise ValueError("no point or gridded observations to withhold: calibration scores "
                          "the ensembles at withheld observations")
-    guidance = dict(assimilate_kwargs.pop("guidance", None) or {})
-
     scores: dict[str, np.ndarray] = {}
-    for (i, n_steps), (j, value) in itertools.product(enumerate(steps), enumerate(values)):
-        kwargs = dict(assimilate_kwargs)
-        if name == "cg_steps":
-            kwargs["guidance"] = {**guidance, "cg_steps": int(value)}
-        else:
-            kwargs["gamma"] = float(value)
-            if guidance:
-                kwargs["guidance"] = guidance
-        ens = assimilate(template, prior, kept, members=members, method=method,
-                         steps=n_steps, seed=seed, **kwargs).compute()
-        for key, score in _scores(ens, withheld, prior_obj, kwargs).items():
-            scores.setdefault(key, np.full((len(steps), len(values)), np.nan))[i, j] = score
-    table = _table(scores, steps, name, values, variables, method, withhold, seed, members,
-                   kept, withheld)
-    i, j = (int(k) for k in np.unravel_index(np.nanargmin(table["score"].values),
-                                             table["score"].shape))
-    best: dict[str, Any] = {"method": method, "steps": steps[i]}
-    if name == "cg_steps":
-        best["guidance"] = {**guidance, "cg_steps": int(values[j])}
-    else:
-        best["gamma"] = float(values[j])
-        if guidance:
-            best["guidance"] = guidance
-    table.attrs["best"] = json.dumps(best)
-    return Calibration(best, table)
+    for i, config in enumerate(configurations):
+        ens = assimilate(template, prior, kept, members=members, seed=seed,
+                         **config.kwargs(), **assimilate_kwargs).compute()
+        for key, score in _scores(ens, withheld, prior_obj, config.window).items():
+            scores.setdefault(key, np.full(len(configurations), np.nan))[i] = score
+    table = _table(scores, configurations, variables, withhold, seed, members, kept, withheld)
+    best = configurations[int(np.nanargmin(table["score"].values))]
+    table.attrs["best"] = best.to_json()
+    return Calibration(best.kwargs(), table)
 
 
 def _count(s: Any) -> int:
@@ -196,11 +216,9 @@ def _count(s: Any) -> int:
 
 
 def _scores(ens: xr.Dataset, withheld: Sequence[Any], prior: Any,
-            kwargs: Mapping[str, Any]) -> dict[str, float]:
+            window: Window) -> dict[str, float]:
     """CRPS, RMSE, spread, spread-skill per variable at the withheld observations."""
-    from xgenda.diagnostics.scores import crps
-
-    predicted, observed, errors = _at_observations(ens, withheld, kwargs)
+    predicted, observed, errors = _at_observations(ens, withheld, window)
     out: dict[str, float] = {}
     normalized = []
     for v, pred in predicted.items():
@@ -225,23 +243,16 @@ def _scores(ens: xr.Dataset, withheld: Sequence[Any], prior: Any,
     return out
 
 
-def _at_observations(ens: xr.Dataset, withheld: Sequence[Any], kwargs: Mapping[str, Any]
+def _at_observations(ens: xr.Dataset, withheld: Sequence[Any], window: Window
                      ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray],
                                 dict[str, np.ndarray]]:
     """Ensemble equivalents (member, n), values (n,) and errors (n,) per variable."""
-    import torch
-
-    from xgenda.assimilate import _days
-    from xgenda.obs import AnalysisGrid, compile_tables
-    from xgenda.obs.operators import ObservationOperator
-
     variables = [str(v) for v in ens.data_vars]
     values = np.stack([ens[v].transpose("member", "time", "lat", "lon").values
                        for v in variables], axis=2)  # (member, time, C, H, W)
     land = ~np.isfinite(values[0, 0]).all(axis=0)
     grid = AnalysisGrid.from_coords(ens.lat.values, ens.lon.values, variables, land)
-    window = _days(kwargs.get("time_window", 0.5))
-    tables = compile_tables(withheld, grid, ens.time.values, window)
+    tables = compile_tables(withheld, grid, ens.time.values, window.half_width)
     predicted: dict[str, list[np.ndarray]] = {v: [] for v in variables}
     observed: dict[str, list[np.ndarray]] = {v: [] for v in variables}
     errors: dict[str, list[np.ndarray]] = {v: [] for v in variables}
@@ -268,42 +279,38 @@ def _at_observations(ens: xr.Dataset, withheld: Sequence[Any], kwargs: Mapping[s
             {v: cat(p, 0) for v, p in errors.items()})
 
 
-def _table(scores: dict[str, np.ndarray], steps: tuple[int, ...], name: str,
-           values: tuple[float, ...], variables: tuple[str, ...], method: str,
-           withhold: float, seed: int, members: int, kept: Sequence[Any],
-           withheld: Sequence[Any]) -> xr.Dataset:
-    from xgenda.variables import units_of
-
+def _table(scores: dict[str, np.ndarray], configurations: Sequence[Configuration],
+           variables: tuple[str, ...], withhold: float, seed: int, members: int,
+           kept: Sequence[Any], withheld: Sequence[Any]) -> xr.Dataset:
+    """The scores along dim ``configuration``, with the settings as coordinates."""
     data_vars = {}
     for key, arr in scores.items():
         var = next((v for v in variables if key.endswith(f"_{v}")), None)
-        units = units_of(var) if var else "1"
         kind = key[: -len(var) - 1] if var else key
-        attrs = {"long_name": {"crps": "fair CRPS at withheld observations",
-                               "rmse": "RMSE of the ensemble mean at withheld observations",
-                               "spread": "ensemble spread at withheld observations",
-                               "spread_skill": "spread-skill ratio (observation error "
-                                               "included)",
-                               "count": "number of withheld observations",
-                               "score": "mean CRPS over variables in prior std units"}[kind],
-                 "units": units if kind in ("crps", "rmse", "spread") else "1"}
+        attrs = {"long_name": _LONG_NAMES[kind],
+                 "units": units_of(var) if var and kind in ("crps", "rmse", "spread") else "1"}
         if var:
             attrs["variable"] = var
-        data_vars[key] = (("steps", name), arr, attrs)
+        data_vars[key] = ("configuration", arr, attrs)
+    coords: dict[str, Any] = {
+        "configuration": ("configuration", [c.to_json() for c in configurations]),
+        "steps": ("configuration", [c.sampler.steps for c in configurations]),
+        "guidance": ("configuration", [c.guidance.method for c in configurations])}
+    for name, _ in STRENGTHS.values():
+        values = [getattr(c.guidance, name, np.nan) for c in configurations]
+        if not np.isnan(values).all():
+            coords[name] = ("configuration", values)
     return xr.Dataset(
-        data_vars, coords={"steps": ("steps", np.asarray(steps)),
-                           name: (name, np.asarray(values))},
-        attrs={"title": "xgenda guidance calibration", "method": method,
-               "withheld_fraction": withhold, "seed": seed, "members": members,
+        data_vars, coords=coords,
+        attrs={"title": "xgenda guidance calibration", "withheld_fraction": withhold,
+               "seed": seed, "members": members,
                "kept_observations": int(sum(_count(s) for s in kept)),
                "withheld_observations": int(sum(_count(s) for s in withheld))})
 
 
-class _CallableModule(types.ModuleType):
-    """``xgenda.calibrate`` is both this module and its main function (see assimilate)."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Calibration:
-        return calibrate(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+_LONG_NAMES = {"crps": "fair CRPS at withheld observations",
+               "rmse": "RMSE of the ensemble mean at withheld observations",
+               "spread": "ensemble spread at withheld observations",
+               "spread_skill": "spread-skill ratio (observation error included)",
+               "count": "number of withheld observations",
+               "score": "mean CRPS over variables in prior std units"}

@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from xgenda._regrid_common import LonFrame, from_dataset, is_dask, to_dataset
-from xgenda._regrid_regular import pad_periodic_lon
 from xgenda.grid import _edges, check_grid
+from xgenda.regrid.common import LonFrame, from_dataset, is_dask, to_dataset
+from xgenda.regrid.regular import pad_periodic_lon
 
 _SAMPLE_METHODS = ("linear", "nearest")
 

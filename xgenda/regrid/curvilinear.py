@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from xgenda._regrid_common import regrid_object
+from xgenda.regrid.common import regrid_object
 
 # Triangles whose longest edge exceeds this multiple of the typical one bridge gaps
 # (concave coastlines of the coordinate mask, holes) and are treated as outside.

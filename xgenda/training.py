@@ -20,16 +20,22 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
+import torch
 import xarray as xr
 
-if TYPE_CHECKING:
-    import torch
-
-    from xgenda.normalize import Normalizer
-    from xgenda.prior import Prior
+from xgenda._runtime import resolve_device, set_torch_threads
+from xgenda._version import __version__
+from xgenda.diffusion.checkpoint import has_checkpoint, read_checkpoint
+from xgenda.diffusion.data import PatchSampler, check_training_data
+from xgenda.diffusion.loop import run_training
+from xgenda.diffusion.unet import UNetConfig
+from xgenda.grid import mean_spacing_km, spacing_deg
+from xgenda.normalize import Normalizer
+from xgenda.prior import Prior
+from xgenda.variables import VARIABLES
 
 __all__ = ["TrainConfig", "export_checkpoint", "train"]
 
@@ -155,7 +161,6 @@ class TrainConfig:
         self.adam_betas = (float(self.adam_betas[0]), float(self.adam_betas[1]))
         if isinstance(self.variables, str):
             self.variables = [self.variables]
-        from xgenda.diffusion.unet import UNetConfig
 
         reserved = {"in_channels", "out_channels", "resolution"}
         allowed = {f.name for f in fields(UNetConfig)} - reserved
@@ -278,13 +283,7 @@ def train(
         EMA weights, the normalizer and training metadata; also saved to
         ``config.output`` when set.
     """
-    import torch
 
-    from xgenda._runtime import resolve_device, set_torch_threads
-    from xgenda.diffusion.data import PatchSampler, check_training_data
-    from xgenda.diffusion.unet import UNetConfig
-    from xgenda.normalize import Normalizer
-    from xgenda.variables import VARIABLES
 
     cfg = _as_config(config)
     source = str(ds) if isinstance(ds, (str, os.PathLike)) else cfg.data
@@ -301,8 +300,8 @@ def train(
                              out_channels=len(variables), resolution=cfg.patch_size,
                              **cfg.unet)
     train_idx, val_idx = _time_split(ds, cfg)
-    resuming = cfg.resume and _has_checkpoint(cfg.checkpoint_dir)
-    state = _read_state(cfg.checkpoint_dir) if resuming else None
+    resuming = cfg.resume and has_checkpoint(cfg.checkpoint_dir)
+    state = read_checkpoint(cfg.checkpoint_dir) if resuming else None  # type: ignore[arg-type]
     if state is not None:
         _check_compatible(state.info, variables, unet_config, cfg)
         normalizer = Normalizer.from_dataset(state.normalizer_stats)
@@ -327,7 +326,6 @@ def train(
         # Weight init and dropout use torch's global generator: seed it inside a fork
         # so that the caller's global state is left untouched.
         torch.manual_seed(cfg.seed)
-        from xgenda.diffusion.loop import run_training
 
         info = {"source": source, "variables": variables, "unet": unet_config.to_dict(),
                 "config": cfg.to_dict(), "train_idx": train_idx.tolist(),
@@ -340,18 +338,6 @@ def train(
     if cfg.output is not None:
         prior.save(cfg.output)
     return prior
-
-
-def _has_checkpoint(directory: str | None) -> bool:
-    from xgenda.diffusion.checkpoint import has_checkpoint
-
-    return has_checkpoint(directory)
-
-
-def _read_state(directory: str | None) -> Any:
-    from xgenda.diffusion.checkpoint import read_checkpoint
-
-    return read_checkpoint(directory)  # type: ignore[arg-type]
 
 
 def _check_compatible(info: Mapping[str, Any], variables: list[str], unet_config: Any,
@@ -367,8 +353,6 @@ def _check_compatible(info: Mapping[str, Any], variables: list[str], unet_config
 
 
 def _hardware(device: torch.device) -> dict[str, Any]:
-    import torch
-
     info = {"device": str(device), "cpu": platform.processor() or platform.machine(),
             "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "torch": torch.__version__, "python": platform.python_version(),
@@ -380,8 +364,6 @@ def _hardware(device: torch.device) -> dict[str, Any]:
 
 def _metadata(ds: xr.Dataset, source: str | None, cfg: TrainConfig, train_idx: np.ndarray,
               val_idx: np.ndarray, result: Mapping[str, Any], device: Any) -> dict[str, Any]:
-    from xgenda import __version__
-
     times = ds["time"].values
 
     def span(idx: np.ndarray) -> list[str] | None:
@@ -405,9 +387,6 @@ def _metadata(ds: xr.Dataset, source: str | None, cfg: TrainConfig, train_idx: n
 def _make_prior(ema: Mapping[str, torch.Tensor], unet_config: Any, variables: list[str],
                 normalizer: Normalizer, sampler: Any, cfg: TrainConfig,
                 land_seen: np.ndarray | None, metadata: dict[str, Any]) -> Prior:
-    from xgenda.grid import mean_spacing_km, spacing_deg
-    from xgenda.prior import Prior
-
     ds = sampler.ds
     coords = sampler.first_patch_coords()
     config = {"variables": variables, "patch_size": cfg.patch_size,
@@ -435,13 +414,9 @@ def export_checkpoint(checkpoint_dir: str | os.PathLike[str], output: str | os.P
         The training data (for the grid); default the ``data`` path recorded in
         the checkpoint.
     """
-    import torch
 
-    from xgenda.diffusion.data import PatchSampler
-    from xgenda.diffusion.unet import UNetConfig
-    from xgenda.normalize import Normalizer
 
-    state = _read_state(str(checkpoint_dir))
+    state = read_checkpoint(str(checkpoint_dir))
     info = state.info
     cfg = TrainConfig.from_dict(info["config"])
     if ds is None or isinstance(ds, (str, os.PathLike)):

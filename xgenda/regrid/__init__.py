@@ -12,6 +12,11 @@ backends:
   weights (conservative); curvilinear sources use scipy (k-d tree on the sphere for
   nearest, Delaunay barycentric weights for bilinear).
 
+Each algorithm has its own module behind this front: :mod:`xgenda.regrid.regular`,
+:mod:`xgenda.regrid.curvilinear`, :mod:`xgenda.regrid.esmf` (xesmf, imported only when
+used), :mod:`xgenda.regrid.points` (sampling at points) and the shared pieces in
+:mod:`xgenda.regrid.common`.
+
 ``backend="auto"`` takes xesmf when it imports and the native backend otherwise.
 :class:`Regridder` computes the weights once for a source/target pair and applies them
 to any number of fields. Both stay lazy on dask input (chunk along ``time``/``member``;
@@ -29,8 +34,11 @@ from typing import Any, Literal, TypeVar, overload
 import numpy as np
 import xarray as xr
 
-from xgenda._regrid_points import sample_points
 from xgenda.grid import check_grid
+from xgenda.regrid.curvilinear import CurvilinearRegridder
+from xgenda.regrid.esmf import XesmfRegridder
+from xgenda.regrid.points import sample_points
+from xgenda.regrid.regular import RegularRegridder
 
 __all__ = ["BACKENDS", "METHODS", "Regridder", "regrid", "sample_points", "xesmf_available"]
 
@@ -154,19 +162,13 @@ class Regridder:
     def _build(self, target_lat: xr.DataArray, target_lon: xr.DataArray,
                kwargs: dict[str, Any]) -> Any:
         if self.backend == "xesmf":
-            from xgenda._regrid_xesmf import XesmfRegridder
-
             return XesmfRegridder(self._source_lat, self._source_lon, target_lat, target_lon,
                                   self.method, **kwargs)
         if kwargs:
             raise TypeError(f"the native backend takes no extra options; got {sorted(kwargs)}")
         if self.curvilinear:
-            from xgenda._regrid_curvilinear import CurvilinearRegridder
-
             return CurvilinearRegridder(self._source_lat, self._source_lon, target_lat,
                                         target_lon, self.method)
-        from xgenda._regrid_regular import RegularRegridder
-
         return RegularRegridder(self._source_lat.values, self._source_lon.values, target_lat,
                                 target_lon, self.method)
 

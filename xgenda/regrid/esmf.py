@@ -14,8 +14,10 @@ import numpy as np
 import xarray as xr
 
 from xgenda._optional import require
-from xgenda._regrid_common import LonFrame, regrid_object
 from xgenda.grid import _edges
+from xgenda.regrid.common import LonFrame, regrid_object
+from xgenda.regrid.curvilinear import CurvilinearRegridder
+from xgenda.regrid.regular import RegularRegridder
 
 _XESMF_METHODS = {"bilinear": "bilinear", "nearest": "nearest_s2d",
                   "conservative": "conservative_normed"}
@@ -110,16 +112,12 @@ class XesmfRegridder:
     def _outside_mask(self, source_lat: xr.DataArray, source_lon: xr.DataArray) -> np.ndarray:
         """Targets too far from the source for a nearest-neighbour value (ESMF fills all)."""
         if self.curvilinear:
-            from xgenda._regrid_curvilinear import CurvilinearRegridder
-
             try:
                 geometry = CurvilinearRegridder(source_lat, source_lon, self.target_lat,
                                                 self.target_lon, "nearest")
             except NotImplementedError:  # a global grid: every target has a neighbour
                 return np.zeros((self.target_lat.size, self.target_lon.size), dtype=bool)
             return ~geometry.inside.reshape(geometry.target_shape)
-        from xgenda._regrid_regular import RegularRegridder
-
         regular = RegularRegridder(source_lat.values, source_lon.values, self.target_lat,
                                    self.target_lon, "nearest")
         return ~np.outer(regular.lat_inside, regular.lon_inside)

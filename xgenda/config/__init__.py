@@ -1,0 +1,35 @@
+"""Typed configuration of an assimilation: which sampler, which guidance, which window.
+
+>>> import xgenda
+>>> from xgenda.config import MMPS, Heun
+>>> ens = template.genda.assimilate(prior, obs, sampler=Heun(steps=16),
+...                                 guidance=MMPS(cg_steps=1))  # doctest: +SKIP
+
+Samplers: :class:`Heun`, :class:`Euler` (EDM on the Karras schedule),
+:class:`GendaDDIM`. Guidance: :class:`MMPS`, :class:`SDA`, :class:`DPS`,
+:class:`NoGuidance`. Window: :class:`Window`. Named configurations:
+:mod:`xgenda.config.presets`.
+"""
+
+from xgenda.config import presets
+from xgenda.config.legacy import configure
+from xgenda.config.objects import (
+    DPS,
+    GUIDANCE,
+    MMPS,
+    SDA,
+    Configuration,
+    Euler,
+    GendaDDIM,
+    Guidance,
+    Heun,
+    NoGuidance,
+    Sampler,
+    Window,
+    from_dict,
+    from_json,
+)
+
+__all__ = ["DPS", "GUIDANCE", "MMPS", "SDA", "Configuration", "Euler", "GendaDDIM", "Guidance",
+           "Heun", "NoGuidance", "Sampler", "Window", "configure", "from_dict", "from_json",
+           "presets"]

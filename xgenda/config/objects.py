@@ -1,0 +1,311 @@
+"""The configuration objects of an assimilation: sampler, guidance, observation window.
+
+Each object is a frozen dataclass whose fields are validated on construction, so a
+wrong setting fails where it is written, not inside a dask task. Every default of an
+assimilation is a field default here and nowhere else. Each object has a JSON form
+(:meth:`to_json` / :func:`from_json`) that records a run in its output and
+re-creates it.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar, Literal, TypeAlias
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["DPS", "MMPS", "SDA", "Configuration", "Euler", "GendaDDIM", "Guidance", "Heun",
+           "NoGuidance", "Sampler", "Window", "from_dict", "from_json"]
+
+_TYPES: dict[str, type[_Config]] = {}
+
+
+def _integer(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _number(name: str, value: Any, minimum: float, *, strict: bool = False) -> float:
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    if not ok or not (value > minimum if strict else value >= minimum) or not np.isfinite(value):
+        bound = f"> {minimum}" if strict else f">= {minimum}"
+        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
+    return float(value)
+
+
+class _Config:
+    """Shared behaviour: dict and JSON forms, registration by class name."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _TYPES[cls.__name__] = cls
+
+    def _set(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)  # validation normalizes fields of frozen objects
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"type": class name, field: value, ...}``, nested objects as dicts."""
+        out: dict[str, Any] = {"type": type(self).__name__}
+        for f in fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            out[f.name] = value.to_dict() if isinstance(value, _Config) else value
+        return out
+
+    def to_json(self) -> str:
+        """The JSON form; :func:`from_json` reads it back to an equal object."""
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+
+def from_dict(data: dict[str, Any]) -> Any:
+    """The object described by ``data`` (as written by ``to_dict``)."""
+    if not isinstance(data, dict) or data.get("type") not in _TYPES:
+        raise ValueError(f"not an xgenda configuration: {data!r}; expected a dict with a "
+                         f"'type' among {sorted(_TYPES)}")
+    values = {k: from_dict(v) if isinstance(v, dict) and "type" in v else v
+              for k, v in data.items() if k != "type"}
+    return _TYPES[data["type"]](**values)
+
+
+def from_json(text: str) -> Any:
+    """The object whose JSON form is ``text`` (e.g. an ensemble's ``configuration`` attr)."""
+    return from_dict(json.loads(text))
+
+
+# -- samplers ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Karras(_Config):
+    """An EDM sampler on the Karras noise schedule (Karras et al. 2022).
+
+    Parameters
+    ----------
+    steps : int
+        Steps from ``sigma_max`` to 0 (Heun: ``2 steps - 1`` network evaluations).
+    churn : float
+        Stochasticity ``S_churn`` (total over all steps; 0: the deterministic ODE).
+    corrector_steps : int
+        Langevin corrector steps after each predictor step.
+    tau : float
+        Langevin step size (signal-to-noise ratio), > 0.
+    sigma_min, sigma_max : float
+        Ends of the schedule (normalized units).
+    """
+
+    solver: ClassVar[Literal["heun", "euler"]]
+    steps: int = 32
+    churn: float = 0.0
+    corrector_steps: int = 0
+    tau: float = 0.1
+    sigma_min: float = 0.002
+    sigma_max: float = 80.0
+
+    def __post_init__(self) -> None:
+        self._set("steps", _integer("steps", self.steps, 1))
+        self._set("churn", _number("churn", self.churn, 0.0))
+        self._set("corrector_steps", _integer("corrector_steps", self.corrector_steps, 0))
+        self._set("tau", _number("tau", self.tau, 0.0, strict=True))
+        self._set("sigma_min", _number("sigma_min", self.sigma_min, 0.0, strict=True))
+        self._set("sigma_max", _number("sigma_max", self.sigma_max, self.sigma_min, strict=True))
+
+
+@dataclass(frozen=True)
+class Heun(_Karras):
+    """EDM's second-order Heun sampler on the Karras schedule (see :class:`_Karras`)."""
+
+    solver: ClassVar[Literal["heun", "euler"]] = "heun"
+
+
+@dataclass(frozen=True)
+class Euler(_Karras):
+    """First-order Euler sampler on the Karras schedule (one evaluation per step)."""
+
+    solver: ClassVar[Literal["heun", "euler"]] = "euler"
+
+
+@dataclass(frozen=True)
+class GendaDDIM(_Config):
+    """GenDA's DDIM sampler on the VP cosine schedule (:func:`xgenda.diffusion.vp.genda_sample`).
+
+    Parameters
+    ----------
+    steps : int
+        Uniform steps in ``t`` from 1 to 0.
+    eta : float
+        Schedule parameter in (0, 1): smallest signal scale and noise floor.
+    """
+
+    steps: int = 256
+    eta: float = 1e-3
+
+    def __post_init__(self) -> None:
+        self._set("steps", _integer("steps", self.steps, 1))
+        if not _number("eta", self.eta, 0.0, strict=True) < 1:
+            raise ValueError(f"eta must lie in (0, 1), got {self.eta!r}")
+        self._set("eta", float(self.eta))
+
+
+Sampler: TypeAlias = Heun | Euler | GendaDDIM
+
+
+# -- guidance ----------------------------------------------------------------------------
+class _Guidance(_Config):
+    method: ClassVar[str]
+
+    def params(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`xgenda.diffusion.guidance.guided_denoiser`."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class MMPS(_Guidance):
+    """Moment-matching posterior sampling (Rozet et al. 2024).
+
+    Parameters
+    ----------
+    cg_steps : int
+        Conjugate-gradient iterations of the covariance solve (>= 1).
+    float64 : bool
+        Accumulate the solve in float64.
+    jacobian : {"vjp", "jvp"}
+        How the Jacobian of the denoiser is applied.
+    """
+
+    method: ClassVar[str] = "mmps"
+    cg_steps: int = 3
+    float64: bool = False
+    jacobian: Literal["vjp", "jvp"] = "vjp"
+
+    def __post_init__(self) -> None:
+        self._set("cg_steps", _integer("cg_steps", self.cg_steps, 1))
+        if not isinstance(self.float64, bool):
+            raise ValueError(f"float64 must be True or False, got {self.float64!r}")
+        if self.jacobian not in ("vjp", "jvp"):
+            raise ValueError(f"jacobian must be 'vjp' or 'jvp', got {self.jacobian!r}")
+
+
+@dataclass(frozen=True)
+class SDA(_Guidance):
+    """Score-based data assimilation guidance (Rozet & Louppe 2023).
+
+    Parameters
+    ----------
+    gamma : float
+        Weight (>= 0) of the variance of ``A x0`` given ``x``, in units of ``sigma^2``.
+    detach : bool
+        Treat ``dD/dx`` as the identity (no backward pass through the network).
+    """
+
+    method: ClassVar[str] = "sda"
+    gamma: float = 0.1
+    detach: bool = False
+
+    def __post_init__(self) -> None:
+        self._set("gamma", _number("gamma", self.gamma, 0.0))
+        if not isinstance(self.detach, bool):
+            raise ValueError(f"detach must be True or False, got {self.detach!r}")
+
+
+@dataclass(frozen=True)
+class DPS(_Guidance):
+    """Diffusion posterior sampling (Chung et al. 2023).
+
+    Parameters
+    ----------
+    zeta : float
+        Step size (> 0) of the gradient of the residual norm.
+    """
+
+    method: ClassVar[str] = "dps"
+    zeta: float = 1.0
+
+    def __post_init__(self) -> None:
+        self._set("zeta", _number("zeta", self.zeta, 0.0, strict=True))
+
+
+@dataclass(frozen=True)
+class NoGuidance(_Guidance):
+    """No guidance: unconditional samples of the prior."""
+
+    method: ClassVar[str] = "none"
+
+
+Guidance: TypeAlias = MMPS | SDA | DPS | NoGuidance
+
+#: The guidance class of each method name.
+GUIDANCE: dict[str, type[Guidance]] = {c.method: c for c in (MMPS, SDA, DPS, NoGuidance)}
+
+
+# -- observation window ------------------------------------------------------------------
+def _days(name: str, value: Any) -> float:
+    """A duration in days from a number of days, a timedelta or a string like ``"12h"``."""
+    if isinstance(value, (str, _dt.timedelta, np.timedelta64, pd.Timedelta)):
+        try:
+            return float(pd.Timedelta(value) / pd.Timedelta(days=1))
+        except ValueError:
+            pass
+    elif isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        return float(value)
+    raise ValueError(f"{name} must be a number of days, a timedelta or a string like '12h', "
+                     f"got {value!r}")
+
+
+@dataclass(frozen=True)
+class Window(_Config):
+    """Which observations inform an analysis time, and how much less with time distance.
+
+    Parameters
+    ----------
+    half_width : float, str or timedelta
+        Half-width of the window of observation times around each analysis time, days
+        if a number (``"12h"`` works too); stored in days. The default, 0.5, is a daily
+        snapshot. An observation set that records its own window
+        (:class:`xgenda.obs.ObservationSet` ``time_window``) keeps it.
+    error_growth : float
+        Growth of the observation error with the time distance to the analysis, in
+        normalized units per day: ``err^2 -> err^2 + (error_growth |dt|)^2``.
+    """
+
+    half_width: float = 0.5
+    error_growth: float = 0.0
+
+    def __post_init__(self) -> None:
+        days = _days("half_width", self.half_width)
+        self._set("half_width", _number("half_width (days)", days, 0.0, strict=True))
+        self._set("error_growth", _number("error_growth", self.error_growth, 0.0))
+
+
+# -- the whole -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Configuration(_Config):
+    """A sampler, a guidance and an observation window: how an assimilation runs.
+
+    Its JSON form is stored in the ``configuration`` attribute of every ensemble of
+    :func:`xgenda.assimilate`; ``Configuration.from_json(ens.attrs["configuration"])``
+    gives the objects to run it again (``**config.kwargs()``).
+    """
+
+    sampler: Sampler = field(default_factory=Heun)
+    guidance: Guidance = field(default_factory=MMPS)
+    window: Window = field(default_factory=Window)
+
+    def __post_init__(self) -> None:
+        for name, kinds in (("sampler", (Heun, Euler, GendaDDIM)),
+                            ("guidance", (MMPS, SDA, DPS, NoGuidance)), ("window", (Window,))):
+            if not isinstance(getattr(self, name), kinds):
+                raise TypeError(f"{name} must be one of {[k.__name__ for k in kinds]} "
+                                f"(xgenda.config), got {getattr(self, name)!r}")
+
+    def kwargs(self) -> dict[str, Any]:
+        """``{"sampler": ..., "guidance": ..., "window": ...}`` for :func:`xgenda.assimilate`."""
+        return {"sampler": self.sampler, "guidance": self.guidance, "window": self.window}
+
+    @staticmethod
+    def from_json(text: str) -> Configuration:
+        """Read the JSON form written by :meth:`to_json`."""
+        config = from_json(text)
+        if not isinstance(config, Configuration):
+            raise ValueError(f"the JSON describes a {type(config).__name__}, not a Configuration")
+        return config

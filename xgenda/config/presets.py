@@ -1,0 +1,36 @@
+"""Named configurations: keyword arguments of :func:`xgenda.assimilate`.
+
+>>> from xgenda.config import presets
+>>> presets.genda()["sampler"]
+GendaDDIM(steps=256, eta=0.001)
+
+Use them as ``template.genda.assimilate(prior, obs, **presets.genda())``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from xgenda.config.objects import MMPS, SDA, GendaDDIM, Heun, Window
+
+__all__ = ["default", "fast", "genda"]
+
+
+def default() -> dict[str, Any]:
+    """xgenda's default: MMPS guidance, EDM Heun with 32 steps, a daily window."""
+    return {"sampler": Heun(), "guidance": MMPS(), "window": Window()}
+
+
+def genda() -> dict[str, Any]:
+    """GenDA's configuration: SDA (gamma 0.1, gradient through the denoiser) with 256
+    DDIM steps on the VP cosine schedule (eta 1e-3)."""
+    return {"sampler": GendaDDIM(), "guidance": SDA(), "window": Window()}
+
+
+def fast() -> dict[str, Any]:
+    """A quick look: MMPS with 8 Heun steps (the documentation's examples)."""
+    return {"sampler": Heun(steps=8), "guidance": MMPS(), "window": Window()}
+
+
+#: The presets by name (the CLI's ``--preset``).
+PRESETS = {"default": default, "genda": genda, "fast": fast}
