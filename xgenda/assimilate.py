@@ -69,6 +69,8 @@ def assimilate(
     padding: str = "mask",
     ekman_model: Any = None,
     wind: xr.Dataset | None = None,
+    qc: Any = 5.0,
+    strict: bool = False,
 ) -> xr.Dataset:
     """Posterior ensemble of the ocean state on the template's grid and times (lazy).
 
@@ -149,6 +151,15 @@ def assimilate(
         For a decomposed prior they also give the Ekman part of the currents (needed
         when its channels hold no winds). Default: the gridded wind observations among
         ``obs``.
+    qc : float, xgenda.obs.qc.QualityControl or None
+        Quality control (:mod:`xgenda.obs.qc`): observations whose innovation against
+        the prior's climatology exceeds this many standard deviations
+        (``sqrt(prior var + error var)``) are rejected and counted; ``None`` turns it
+        off. Default 5.
+    strict : bool
+        Make the out-of-distribution guard (:mod:`xgenda.guard`: observations or
+        template far from the prior's training statistics) an error instead of a
+        warning.
 
     Returns
     -------
@@ -210,6 +221,9 @@ def assimilate(
     if template["time"].dims != ("time",) or template.sizes["time"] < 1:
         raise ValueError("template needs a 1-D 'time' coordinate along dim 'time' with at "
                          "least one time (e.g. template.expand_dims(time=[...]))")
+    from xgenda.guard import check_not_all_land, check_template_times
+
+    check_template_times(template)
     prior_obj, ref = _resolve_prior(prior)
     variables = tuple(prior_obj.variables)
     lat = np.asarray(template["lat"].values, dtype=np.float64)
@@ -245,14 +259,18 @@ def assimilate(
 
         routed = without_ekman(routed, ekman_model, _winds(wind, sets, "total-current "
                                                                         "observations"))
-    kept = sum(s["kept"] for s in summary)
+    from xgenda.guard import screen
+
+    routed, summary, guard = screen(routed, summary, grid, times, prior_obj, template, qc,
+                                    strict)
+    kept = sum(s["used"] for s in summary)
     if kept == 0 and known is None:
         warnings.warn("no observations fall inside the template's domain and time windows: "
                       "the result is an unconditional ensemble of the prior", UserWarning,
                       stacklevel=2)
 
     # -- graph --------------------------------------------------------------------------
-    land = _land_mask(template, prior_obj)
+    land = check_not_all_land(_land_mask(template, prior_obj))
     sampler = {"name": "genda", "eta": GENDA["eta"]} if preset == "genda" else \
         {"name": "edm", "solver": solver, "churn": float(churn),
          "corrector_steps": int(corrector_steps), "tau": float(tau)}
@@ -279,6 +297,9 @@ def assimilate(
         start += size
     data = da.concatenate(pieces, axis=2)
     ens = _as_dataset(data, template, variables, members, spec, summary, preset, prior_obj)
+    ens.attrs.update(obs_rejected=int(sum(s["rejected"] for s in summary)),
+                     qc_threshold=json.dumps(guard.pop("qc_threshold")),
+                     distribution_check=json.dumps(guard))
     if ekman_model is not None:
         from xgenda.currents import recompose_currents
 
@@ -438,7 +459,7 @@ def _as_dataset(data: Any, template: xr.Dataset | xr.DataArray, variables: tuple
     for c, name in enumerate(variables):
         var_attrs = cf_attrs(name)
         data_vars[name] = (("member", "time", "lat", "lon"), data[c], var_attrs)
-    used = sum(s["kept"] for s in summary)
+    used = sum(s.get("used", s["kept"]) for s in summary)
     attrs: dict[str, Any] = {
         "title": "xgenda posterior ensemble",
         "Conventions": "CF-1.8",
