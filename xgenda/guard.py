@@ -66,7 +66,7 @@ class GuardLimits:
     """
 
     offset: float = 1.0
-    variance_ratio: tuple[float, float] = (0.15, 4.0)
+    variance_ratio: tuple[float, float] = (0.2, 2.5)
     region_margin_deg: float = 5.0
     min_values: int = 20
 
@@ -79,10 +79,14 @@ _ADVICE = ("if the data are right, the prior does not describe them: fit a Norma
 
 
 def anomaly_statistics(table: Sequence[Innovations]) -> dict[str, dict[str, float]]:
-    """Per variable: ``n``, ``offset`` (median of d / s_b) and ``variance_ratio``.
+    """Per variable: ``n``, ``offset`` and ``variance_ratio`` of the observations.
 
-    ``variance_ratio = (1.4826 MAD(d))^2 - median(s_o^2)) / median(s_b^2)``: robust to
-    the gross errors that quality control removes, and free of the observation noise.
+    ``offset`` is the median of ``(y - b) / s_b`` (prior standard deviations, robust to
+    the gross errors that quality control removes). ``variance_ratio`` compares the
+    observations' variance, less their error variance, with the prior's at the same
+    places and times, climatology included: ``(var(y) - median(s_o^2)) / (var(b) +
+    median(s_b^2))``, where ``var(y)`` leaves out values more than 5 scaled median
+    absolute deviations from the median. A field scaled by ``k`` gives about ``k^2``.
     """
     out: dict[str, dict[str, float]] = {}
     for variable in sorted({t.variable for t in table}):
@@ -90,16 +94,18 @@ def anomaly_statistics(table: Sequence[Innovations]) -> dict[str, dict[str, floa
         if not parts:
             continue
         d = np.concatenate([t.innovation for t in parts])
+        b = np.concatenate([t.background for t in parts])
         sb = np.concatenate([t.spread for t in parts])
         so = np.concatenate([t.error for t in parts])
-        ok = np.isfinite(d) & (sb > 0)
-        d, sb, so = d[ok], sb[ok], so[ok]
+        ok = np.isfinite(d) & np.isfinite(b) & (sb > 0)
+        d, b, sb, so = d[ok], b[ok], sb[ok], so[ok]
         if d.size == 0:
             continue
-        a = d / sb
-        mad = 1.4826 * np.median(np.abs(d - np.median(d)))
-        ratio = (mad**2 - np.median(so**2)) / np.median(sb**2)
-        out[variable] = {"n": int(d.size), "offset": float(np.median(a)),
+        y = d + b
+        mad = 1.4826 * np.median(np.abs(y - np.median(y)))
+        clean = y[np.abs(y - np.median(y)) <= 5 * mad] if mad > 0 else y
+        ratio = (np.var(clean) - np.median(so**2)) / (np.var(b) + np.median(sb**2))
+        out[variable] = {"n": int(d.size), "offset": float(np.median(d / sb)),
                          "variance_ratio": float(max(ratio, 0.0))}
     return out
 
@@ -143,8 +149,8 @@ def check_distribution(prior: Any, template: Any, table: Sequence[Innovations], 
         if not low <= st["variance_ratio"] <= high:
             problems.append(
                 f"{variable} observations vary {st['variance_ratio']:.2f} times as much "
-                f"(variance) as the prior about its climatology (accepted: {low:g} to "
-                f"{high:g})")
+                f"(variance) as the prior's fields at the same places and times (accepted: "
+                f"{low:g} to {high:g})")
     problems += _region(prior, template, limits.region_margin_deg)
     problems += _season(prior, template)
     if problems:
@@ -242,8 +248,8 @@ def _season(prior: Any, template: Any) -> list[str]:
     start, stop = (pd.Timestamp(t) for t in str(span).split("/"))
     if stop - start >= pd.Timedelta(days=365):
         return []  # every season was seen
-    seen = pd.date_range(start.normalize(), stop.normalize(), freq="D").dayofyear
-    doy = pd.DatetimeIndex(times).dayofyear
+    seen = pd.date_range(start.normalize(), stop.normalize(), freq="D").day_of_year
+    doy = pd.DatetimeIndex(times).day_of_year
     outside = ~np.isin(np.minimum(doy, 365), np.minimum(seen, 365))
     if outside.any():
         return [f"{int(outside.sum())} of {doy.size} analysis times fall in a season the "

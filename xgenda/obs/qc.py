@@ -90,6 +90,8 @@ class Innovations:
         ``time, lat, lon`` for gridded sets).
     innovation : ndarray
         ``y - b`` (physical units of the variable).
+    background : ndarray
+        ``b`` (physical units).
     spread : ndarray
         Background spread ``s_b`` (physical units).
     error : ndarray
@@ -104,6 +106,7 @@ class Innovations:
     variable: str
     position: np.ndarray
     innovation: np.ndarray
+    background: np.ndarray
     spread: np.ndarray
     error: np.ndarray
     total: int
@@ -192,7 +195,8 @@ def _one(k: int, s: ObservationSet, v: str, grid: AnalysisGrid, days: np.ndarray
     jj = _nearest(grid.lon, wrap_lon(lon[position]))
     background = mean[it, ii, jj]
     err = np.where(np.isfinite(errors[position]), errors[position], 0.0)
-    return Innovations(k, v, position, values[position] - background, spread[it, ii, jj], err,
+    return Innovations(k, v, position, values[position] - background, background,
+                       spread[it, ii, jj], err,
                        int(values.size), int((~finite).sum()))
 
 
