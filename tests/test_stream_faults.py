@@ -124,3 +124,45 @@ def test_a_writer_killed_at_random_moments_resumes_to_the_same_bits(tmp_path):
     for trial, fraction in enumerate(rng.uniform(0.3, 1.0, size=3)):
         got = _kill_and_resume(tmp_path / f"trial{trial}.zarr", script, fraction * duration)
         np.testing.assert_array_equal(got, expected)
+
+
+def test_resume_refuses_a_store_written_with_another_quality_control(tmp_path):
+    store = tmp_path / "ens.zarr"
+    with dask.config.set(scheduler="synchronous"):
+        resume_to_zarr(_ensemble(), store)
+        ens = _ensemble()
+    other = ens.assign_attrs(qc_threshold="3.0")
+    with pytest.raises(ValueError, match=r"another run.*qc_threshold"):
+        missing_times(other, store)
+
+
+@pytest.mark.slow
+def test_command_line_resume_recomputes_a_torn_chunk(tmp_path, capsys):
+    from xgenda.cli import main
+
+    prior = xgenda.load_demo_prior()
+    stats = prior.normalizer.to_dataset()
+    grid = xr.Dataset(coords={"time": pd.date_range("2020-01-01", periods=2),
+                              "lat": stats.lat.values, "lon": stats.lon.values})
+    obs = point_observations(grid.assign(ssh=(("time", "lat", "lon"),
+                                              np.zeros((2, stats.lat.size, stats.lon.size)))),
+                             n=30, error=0.02, seed=0)
+    at = {"lat": obs.lat, "lon": obs.lon}
+    obs = obs.assign(ssh=stats.ssh_mean.interp(at) + 0.2 * (obs.ssh - obs.ssh.mean())
+                     / float(obs.ssh.std()))
+    obs_path = tmp_path / "obs.nc"
+    obs.to_netcdf(obs_path)
+    out = tmp_path / "ens.zarr"
+    argv = ["assimilate", "--obs", str(obs_path), "--out", str(out), "--prior", "demo",
+            "--start", "2020-01-01", "--days", "2", "--members", "1", "--steps", "8",
+            "--no-progress"]
+    assert main(argv) == 0
+    first = xr.open_zarr(out).ssh.values
+    chunk = out / "ssh" / "0.1.0.0"
+    chunk.write_bytes(chunk.read_bytes()[:10])
+    capsys.readouterr()
+    assert main([*argv, "--resume"]) == 0
+    assert "1 time(s) computed now" in capsys.readouterr().out
+    np.testing.assert_array_equal(xr.open_zarr(out).ssh.values, first)
+    assert main([*argv, "--resume", "--no-qc"]) == 1  # another run: refused, with a hint
+    assert "another run" in capsys.readouterr().err

@@ -35,7 +35,10 @@ def missing_times(ens: xr.Dataset, store: Any) -> np.ndarray:
     coordinates).
     """
     stored = xr.open_zarr(store, chunks=None)
-    for key in ("prior_id", "method", "method_params", "seed", "members", "steps", "sampler"):
+    for key in ("prior_id", "method", "method_params", "seed", "members", "steps", "sampler",
+                "qc_threshold"):
+        if key == "qc_threshold" and key not in stored.attrs:
+            continue  # a store written before quality control was recorded
         if str(stored.attrs.get(key)) != str(ens.attrs.get(key)):
             raise ValueError(
                 f"the store {store!r} holds another run ({key}: {stored.attrs.get(key)!r}, "
