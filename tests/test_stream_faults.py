@@ -33,6 +33,8 @@ def _ensemble(steps: int = 6) -> xr.Dataset:
                             time=pd.date_range("2020-01-01", periods=NT))
     template = g.assign(ssh=(("time", "lat", "lon"), np.zeros((NT, 8, 8)), {"units": "m"}))
     obs = point_observations(template, n=40, error=0.02, seed=1)
+    values = 0.1 + 0.2 * np.random.default_rng(0).standard_normal(40)  # the prior's range
+    obs = obs.assign(ssh=("obs", values, obs.ssh.attrs))
     return xgenda.assimilate(template.chunk({"time": 1}), prior, obs, members=3, steps=steps)
 
 
@@ -93,14 +95,23 @@ WRITER = textwrap.dedent('''
     torch.set_num_threads(1)
     from test_stream_faults import _ensemble
     from xgenda.stream import resume_to_zarr
+    ens = _ensemble(steps={steps})
+    print("writing", flush=True)
     with dask.config.set(scheduler="synchronous"):
-        resume_to_zarr(_ensemble(steps={steps}), sys.argv[1])
+        resume_to_zarr(ens, sys.argv[1])
 ''')
 
 
-def _kill_and_resume(store, script, delay: float) -> np.ndarray:
+def _start(script, store) -> subprocess.Popen:
+    """A writer process, returned once it starts writing (after its imports)."""
     proc = subprocess.Popen([sys.executable, str(script), str(store)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert proc.stdout.readline().strip() == "writing"
+    return proc
+
+
+def _kill_and_resume(store, script, delay: float) -> np.ndarray:
+    proc = _start(script, store)
     time.sleep(delay)
     if proc.poll() is None:
         os.kill(proc.pid, signal.SIGKILL)
@@ -116,12 +127,13 @@ def test_a_writer_killed_at_random_moments_resumes_to_the_same_bits(tmp_path):
     script = tmp_path / "writer.py"
     script.write_text(WRITER.format(tests=os.path.dirname(__file__), steps=40))
     reference = tmp_path / "reference.zarr"
+    proc = _start(script, reference)
     start = time.perf_counter()
-    subprocess.run([sys.executable, str(script), str(reference)], check=True)
-    duration = time.perf_counter() - start
+    assert proc.wait() == 0
+    duration = time.perf_counter() - start  # the writing: creation, blocks, chunk writes
     expected = xr.open_zarr(reference).ssh.values
     rng = np.random.default_rng(0)
-    for trial, fraction in enumerate(rng.uniform(0.3, 1.0, size=3)):
+    for trial, fraction in enumerate(rng.uniform(0.1, 0.9, size=3)):
         got = _kill_and_resume(tmp_path / f"trial{trial}.zarr", script, fraction * duration)
         np.testing.assert_array_equal(got, expected)
 
