@@ -155,7 +155,8 @@ def assimilate(
         Quality control (:mod:`xgenda.obs.qc`): observations whose innovation against
         the prior's climatology exceeds this many standard deviations
         (``sqrt(prior var + error var)``) are rejected and counted; ``None`` turns it
-        off. Default 5.
+        off. Default 5. Quality control and the guard read the observation values
+        when the graph is built.
     strict : bool
         Make the out-of-distribution guard (:mod:`xgenda.guard`: observations or
         template far from the prior's training statistics) an error instead of a
