@@ -32,7 +32,11 @@ def _template(prior, nt: int = 4) -> xr.Dataset:
 
 @pytest.fixture(scope="module")
 def obs(demo_prior):
-    return point_observations(_template(demo_prior), n=60, error=0.02, seed=3)
+    """Observations in the prior's range: its climatology plus anomalies of its spread."""
+    pts = point_observations(_template(demo_prior), n=60, error=0.02, seed=3)
+    mean = demo_prior.normalizer.to_dataset().ssh_mean.interp(lat=pts.lat, lon=pts.lon)
+    anomaly = 0.2 * np.random.default_rng(3).standard_normal(pts.sizes["obs"])
+    return pts.assign(ssh=("obs", mean.values + anomaly, pts.ssh.attrs))
 
 
 def _ens(prior, obs, chunk: int) -> xr.Dataset:
