@@ -13,6 +13,7 @@ resumed by calling :func:`resume_to_zarr` again with the same lazy ensemble:
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -53,7 +54,37 @@ def missing_times(ens: xr.Dataset, store: Any) -> np.ndarray:
         if var not in stored:
             return np.arange(ens.sizes["time"])
         done &= _readable_times(stored[var])
+        done &= ~_torn_blosc_times(store, str(var), stored[var])
     return np.flatnonzero(~done)
+
+
+def _torn_blosc_times(store: Any, var: str, stored: xr.DataArray) -> np.ndarray:
+    """(time,) bool: a local blosc chunk of the time is shorter or longer than its header says.
+
+    A truncated blosc buffer can decode without an error (into garbage), so the size
+    recorded in its 16-byte header is compared with the file's.
+    """
+    torn = np.zeros(stored.sizes["time"], dtype=bool)
+    folder = Path(store) / var if isinstance(store, (str, os.PathLike)) else None
+    if folder is None or not (folder / ".zarray").is_file():
+        return torn
+    meta = json.loads((folder / ".zarray").read_text())
+    if (meta.get("compressor") or {}).get("id") != "blosc":
+        return torn
+    axis = stored.dims.index("time")
+    step = int(meta["chunks"][axis])
+    sep = meta.get("dimension_separator", ".")
+    for chunk in folder.rglob("*"):
+        if not chunk.is_file() or chunk.name.startswith("."):
+            continue
+        key = chunk.relative_to(folder).as_posix().replace("/", sep).split(sep)
+        if len(key) != len(stored.dims) or not all(k.isdigit() for k in key):
+            continue
+        data = chunk.read_bytes()
+        if len(data) < 16 or int.from_bytes(data[12:16], "little") != len(data):
+            start = int(key[axis]) * step
+            torn[start:start + step] = True
+    return torn
 
 
 def _readable_times(stored: xr.DataArray) -> np.ndarray:
