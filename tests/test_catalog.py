@@ -149,3 +149,10 @@ def test_truth_entry_runs_the_real_nature_run(cat, tmp_path: Path) -> None:  # t
 def test_negative_days_is_a_clear_error(cat, runs, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ValueError, match="days must be an integer >= 1"):
         cat["toy_ocean"].read(days=-3, size=24, cache_dir=str(tmp_path))
+
+
+def test_a_missing_entry_lists_the_available_ones():
+    cat = catalog.open_catalog()
+    with pytest.raises(KeyError, match=r"no entry 'toy_oceans'.*toy_ocean, toy_ocean_osse"):
+        cat["toy_oceans"]
+    assert cat["toy_ocean"].metadata == catalog.open_catalog()["toy_ocean"].metadata

@@ -208,3 +208,25 @@ def test_oi_on_toy_ocean_osse_scores_against_withheld_track() -> None:
     assert np.isfinite(lam)
     gridded = oi.genda.diag.scores(truth, "ssh")
     assert float(gridded.mu.sel(variable="ssh")) > mu_flat
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_all_nan_observations_are_refused(small: tuple[xr.Dataset, xr.Dataset],
+                                          lazy: bool) -> None:
+    ds, obs = small
+    obs = obs.assign(ssh=obs.ssh * np.nan)
+    if lazy:
+        obs = obs.chunk()
+    with pytest.raises(ValueError, match="'ssh' are all NaN"):
+        optimal_interpolation(obs, ds.chunk({"time": 1})).compute()
+
+
+@pytest.mark.parametrize("bad", [0.0, -0.02])
+def test_non_positive_errors_are_refused_with_observation_noise(
+        small: tuple[xr.Dataset, xr.Dataset], bad: float) -> None:
+    ds, obs = small
+    obs = obs.assign(ssh_error=obs.ssh_error.where(obs.obs != 3, bad))
+    with pytest.raises(ValueError, match="1 non-positive error std"):
+        optimal_interpolation(obs, ds, noise="obs")
+    # a noise-to-signal ratio does not read the errors: they may be anything
+    assert np.isfinite(optimal_interpolation(obs, ds, noise=0.05).ssh.values).all()

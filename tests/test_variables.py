@@ -155,3 +155,19 @@ def test_unit_conversion_is_affine_kelvin_to_celsius():
     scale, offset = unit_conversion("K", "degC")
     assert scale == pytest.approx(1.0)
     assert offset == pytest.approx(-273.15)
+
+
+@pytest.mark.parametrize("as_coord", [False, True])
+def test_standardize_wraps_longitude_bounds_with_their_cells(as_coord):
+    lon = np.arange(0.125, 360, 0.25)
+    bounds = np.stack([lon - 0.125, lon + 0.125], axis=1)
+    ds = xr.Dataset({"adt": (("lat", "lon"), np.zeros((2, lon.size)), {"units": "m"})},
+                    coords={"lat": [10.0, 11.0], "lon": ("lon", lon, {"bounds": "lon_bnds"})})
+    bnds = xr.DataArray(bounds, dims=("lon", "nv"))
+    ds = ds.assign_coords(lon_bnds=bnds) if as_coord else ds.assign(lon_bnds=bnds)
+    out = ds.genda.standardize()
+    assert out["lon"].values.min() == -179.875
+    assert out["lon"].values.max() == 179.875
+    np.testing.assert_array_equal(out["lon_bnds"].values[:, 0], out["lon"].values - 0.125)
+    np.testing.assert_array_equal(out["lon_bnds"].values[:, 1], out["lon"].values + 0.125)
+    assert ("lon_bnds" in out.coords) == as_coord

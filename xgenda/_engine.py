@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from xgenda._determinism import deterministic
 from xgenda.config import Guidance, Sampler, Window
 from xgenda.obs.collect import ObservationSet, to_days
 from xgenda.obs.compile import AnalysisGrid, compile_tables
@@ -132,6 +133,7 @@ def _mean_fields(prior: Any, spec: BlockSpec) -> np.ndarray:
     return np.stack([np.broadcast_to(f, (steps, *f.shape[1:])) for f in fields], axis=1)
 
 
+@deterministic  # the same bits whichever process or thread runs the block
 def run_block(spec: BlockSpec, sets: Sequence[ObservationSet], land: np.ndarray,
               known: Any = None) -> np.ndarray:
     """Posterior samples of one block in physical units, (C, members, T, H, W) float32.

@@ -44,6 +44,7 @@ from xgenda.currents import is_decomposed_state, recompose_currents
 from xgenda.currents._inputs import at_times, on_grid
 from xgenda.currents.state import without_ekman
 from xgenda.grid import LAT_ATTRS, LON_ATTRS, TIME_ATTRS, check_grid, spacing_deg, time_blocks
+from xgenda.guard import check_not_all_land, check_template_times, screen
 from xgenda.obs import AnalysisGrid, collect, route, subset_for_times
 from xgenda.stream import missing_times, resume_to_zarr  # re-exported: older import path
 from xgenda.variables import cf_attrs, unit_conversion
@@ -68,6 +69,8 @@ def assimilate(
     padding: str = "mask",
     ekman_model: Any = None,
     wind: xr.Dataset | None = None,
+    qc: Any = 5.0,
+    strict: bool = False,
     **legacy: Any,
 ) -> xr.Dataset:
     """Posterior ensemble of the ocean state on the template's grid and times (lazy).
@@ -132,6 +135,16 @@ def assimilate(
         For a decomposed prior they also give the Ekman part of the currents (needed
         when its channels hold no winds). Default: the gridded wind observations among
         ``obs``.
+    qc : float, xgenda.obs.qc.QualityControl or None
+        Quality control (:mod:`xgenda.obs.qc`): observations whose innovation against
+        the prior's climatology exceeds this many standard deviations
+        (``sqrt(prior var + error var)``) are rejected and counted; ``None`` turns it
+        off. Default 5. Quality control and the guard read the observation values
+        when the graph is built.
+    strict : bool
+        Make the out-of-distribution guard (:mod:`xgenda.guard`: observations or
+        template far from the prior's training statistics) an error instead of a
+        warning.
     **legacy
         Keywords of earlier versions (``method``, ``steps``, ``gamma``, ``preset``,
         ``solver``, ``churn``, ``corrector_steps``, ``tau``, ``time_window``,
@@ -162,21 +175,26 @@ def assimilate(
         raise ValueError(f"padding must be 'mask' or 'reflect', got {padding!r}")
     resolve_device(device)  # a device this machine does not have fails here, not in a task
     _check_template(template)
+    check_template_times(template)
     prior_obj, ref = _resolve_prior(prior)
     _check_spacing(template, prior_obj)
     overlap = _tile_overlap(tile_overlap, prior_obj.patch_size)
     variables = tuple(prior_obj.variables)
     ekman_model = _ekman_model(ekman_model, prior_obj, variables)
-    inputs = _inputs(template, obs, variables, config.window, ekman_model, wind)
+    inputs = _inputs(template, obs, prior_obj, config.window, ekman_model, wind, qc, strict)
     spec = _engine.BlockSpec(
         prior=ref, times=np.asarray(template["time"].values), lat=inputs.grid.lat,
         lon=inputs.grid.lon, variables=variables, members=members, seed=int(seed),
         sampler=config.sampler, guidance=config.guidance, window=config.window,
         device=str(device), batch_size=batch_size, tile_overlap=overlap, padding=padding,
         known=() if inputs.known is None else ("uwind", "vwind"))
-    data = _graph(spec, inputs, _land_mask(template, prior_obj),
+    data = _graph(spec, inputs, check_not_all_land(_land_mask(template, prior_obj)),
                   time_blocks(template, time_chunk) or (1,) * template.sizes["time"])
     ens = _as_dataset(data, template, spec, config, inputs.summary, prior_obj)
+    guard = dict(inputs.guard)
+    ens.attrs.update(obs_rejected=int(sum(s["rejected"] for s in inputs.summary)),
+                     qc_threshold=json.dumps(guard.pop("qc_threshold")),
+                     distribution_check=json.dumps(guard))
     if ekman_model is not None:
         own = "uwind" in variables and "vwind" in variables
         ens = recompose_currents(ens, ekman_model, wind=None if own else _winds(
@@ -193,6 +211,7 @@ class _Inputs:
     routed: list[Any]
     summary: list[dict[str, Any]]
     known: xr.Dataset | None
+    guard: dict[str, Any]
 
 
 def _check_template(template: Any) -> None:
@@ -222,9 +241,11 @@ def _ekman_model(ekman_model: Any, prior: Any, variables: tuple[str, ...]) -> An
     return ekman_model if ekman_model is not None else getattr(prior, "ekman_model", None)
 
 
-def _inputs(template: xr.Dataset | xr.DataArray, obs: Any, variables: tuple[str, ...],
-            window: Window, ekman_model: Any, wind: xr.Dataset | None) -> _Inputs:
-    """Observations routed to the analysis times, total currents made residual."""
+def _inputs(template: xr.Dataset | xr.DataArray, obs: Any, prior: Any, window: Window,
+            ekman_model: Any, wind: xr.Dataset | None, qc: Any, strict: bool) -> _Inputs:
+    """Observations routed to the analysis times, total currents made residual, then
+    screened (out-of-distribution guard and quality control)."""
+    variables = tuple(prior.variables)
     lat = np.asarray(template["lat"].values, dtype=np.float64)
     lon = np.asarray(template["lon"].values, dtype=np.float64)
     grid = AnalysisGrid.from_coords(lat, lon, variables)
@@ -232,18 +253,20 @@ def _inputs(template: xr.Dataset | xr.DataArray, obs: Any, variables: tuple[str,
     observable = variables + (("u", "v") if decomposed and "ssh" in variables
                               and ekman_model is not None else ())
     sets = collect(obs, observable)
-    routed, summary = route(sets, np.asarray(template["time"].values), grid, window.half_width)
+    times = np.asarray(template["time"].values)
+    routed, summary = route(sets, times, grid, window.half_width)
     known = None
     if wind is not None and {"uwind", "vwind"} <= set(variables):
         known = _known_winds(wind, template)
     if any(v in ("u", "v") and v not in variables for s in routed for v in s.variables):
         routed = without_ekman(routed, ekman_model, _winds(wind, sets, "total-current "
                                                                         "observations"))
-    if sum(s["kept"] for s in summary) == 0 and known is None:
+    routed, summary, guard = screen(routed, summary, grid, times, prior, template, qc, strict)
+    if sum(s["used"] for s in summary) == 0 and known is None:
         warnings.warn("no observations fall inside the template's domain and time windows: "
                       "the result is an unconditional ensemble of the prior", UserWarning,
                       stacklevel=3)
-    return _Inputs(grid, sets, routed, summary, known)
+    return _Inputs(grid, sets, routed, summary, known, guard)
 
 
 def _graph(spec: _engine.BlockSpec, inputs: _Inputs, land: Any,
@@ -381,7 +404,7 @@ def _as_dataset(data: da.Array, template: xr.Dataset | xr.DataArray, spec: _engi
         "tile_overlap": spec.tile_overlap,
         "observations": json.dumps(summary),
         "obs_count": int(sum(s["count"] for s in summary)),
-        "obs_used": int(sum(s["kept"] for s in summary)),
+        "obs_used": int(sum(s.get("used", s["kept"]) for s in summary)),
         "obs_dropped_outside_time": int(sum(s["outside_time"] for s in summary)),
         "obs_dropped_outside_domain": int(sum(s["outside_domain"] for s in summary)),
         "date_created": now.isoformat(timespec="seconds"),

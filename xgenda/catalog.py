@@ -72,7 +72,23 @@ def open_catalog(path: str | os.PathLike[str] | None = None) -> Any:
         ``cat[name].metadata`` say whether an entry needs the network.
     """
     intake = require("intake", "xgenda.catalog")
-    return intake.from_yaml_file(str(path if path is not None else catalog_path()))
+    cat = intake.from_yaml_file(str(path if path is not None else catalog_path()))
+    if type(cat).__getitem__ is not _NamedEntries.__getitem__:
+        # the same catalog, whose missing entries name the available ones
+        cat.__class__ = type("Catalog", (_NamedEntries, type(cat)), {})
+    return cat
+
+
+class _NamedEntries:
+    """Mixin of an intake catalog: a missing entry lists the available ones."""
+
+    def __getitem__(self, name: Any) -> Any:
+        try:
+            return super().__getitem__(name)  # type: ignore[misc]
+        except KeyError:
+            available = ", ".join(sorted(map(str, self)))  # type: ignore[call-overload]
+            raise KeyError(f"the catalog has no entry {name!r}; available entries: "
+                           f"{available}") from None
 
 
 class ToyOceanReader(BaseReader):

@@ -239,12 +239,27 @@ def _to_canonical_units(da: xr.DataArray, var: Variable, renames: dict[str, str]
     return out
 
 
+def _shift_lon_bounds(ds: xr.Dataset, lon: xr.DataArray, shift: xr.DataArray) -> xr.Dataset:
+    """Move each cell's longitude bounds by the multiple of 360 its centre moved."""
+    names = {str(lon.attrs["bounds"])} if "bounds" in lon.attrs else set()
+    names |= {"lon_bnds", "lon_bounds", "longitude_bnds", "longitude_bounds"}
+    for name in sorted(n for n in names if n in ds.variables):
+        bounds = ds[name]
+        if set(lon.dims) <= set(bounds.dims):
+            moved = (bounds + shift).assign_attrs(bounds.attrs)
+            ds = ds.assign_coords({name: moved}) if name in ds.coords else \
+                ds.assign({name: moved})
+    return ds
+
+
 def _normalize_coords(ds: xr.Dataset) -> xr.Dataset:
     if "lon" in ds.coords:
         lon = ds["lon"]
         lon_vals = np.asarray(lon.values, dtype=float)
         if np.any((lon_vals < -180) | (lon_vals >= 180)):
-            ds = ds.assign_coords(lon=(lon.dims, wrap_lon(lon_vals), lon.attrs))
+            wrapped = wrap_lon(lon_vals)
+            ds = ds.assign_coords(lon=(lon.dims, wrapped, lon.attrs))
+            ds = _shift_lon_bounds(ds, lon, xr.DataArray(wrapped - lon_vals, dims=lon.dims))
         if ds["lon"].ndim == 1 and ds["lon"].dims == ("lon",) and \
                 not np.all(np.diff(ds["lon"].values) > 0):
             ds = ds.sortby("lon")

@@ -68,6 +68,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="10 m winds uwind, vwind (zarr/netCDF) at the analysis times: every "
                           "member of a prior with wind channels gets these winds; a prior of "
                           "the decomposed state also takes its Ekman part from them")
+    how.add_argument("--qc", type=float, default=5.0, metavar="SIGMA",
+                     help="reject observations whose innovation against the prior's "
+                          "climatology exceeds SIGMA standard deviations (default: 5)")
+    how.add_argument("--no-qc", action="store_true", help="no observation quality control")
+    how.add_argument("--strict", action="store_true",
+                     help="stop when the data are outside what the prior was trained on "
+                          "(default: a warning)")
     how.add_argument("--time-chunk", type=int, default=1,
                      help="analysis times per task and per zarr chunk (default: 1)")
     parser.add_argument("--resume", action="store_true",
@@ -160,7 +167,9 @@ def run(args: argparse.Namespace) -> int:
             wind = wind.to_dataset()
     ens = assimilate(template, args.prior, obs, members=args.members, seed=args.seed,
                      batch_size=args.batch_size, device=args.device,
-                     time_chunk=args.time_chunk, wind=wind, **configuration(args).kwargs())
+                     time_chunk=args.time_chunk, wind=wind,
+                     qc=None if args.no_qc else args.qc, strict=args.strict,
+                     **configuration(args).kwargs())
     if out.exists() and args.overwrite and not args.resume:
         shutil.rmtree(out)
     if args.no_progress:
@@ -171,6 +180,7 @@ def run(args: argparse.Namespace) -> int:
         with ProgressBar():
             computed = resume_to_zarr(ens, str(out))
     print(f"ensemble: {out} ({ens.sizes['member']} members x {ens.sizes['time']} times; "
-          f"{len(computed)} time(s) computed now, {ens.attrs['obs_used']} observations used)",
+          f"{len(computed)} time(s) computed now, {ens.attrs['obs_used']} observations used, "
+          f"{ens.attrs['obs_rejected']} rejected by quality control)",
           file=sys.stdout)
     return 0

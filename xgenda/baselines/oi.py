@@ -119,6 +119,8 @@ def optimal_interpolation(
         if not value > 0:
             raise ValueError(f"{name} must be positive, got {value!r}")
     check_grid(template, need_time=True, what="template")
+    if obs_ds[var].chunks is None:  # dask-backed values are checked where they are read
+        _check_values(obs_ds, var, noise)
     window = 2.0 * Lt_days if time_window_days is None else float(time_window_days)
     times = template["time"].values
     t0 = times[0]
@@ -133,13 +135,13 @@ def optimal_interpolation(
 
     blocks = time_blocks(template, time_chunk)
     if blocks is None:
-        pts = _prepare(obs_ds, var, t0, mean, signal_var)
+        pts = _prepare(obs_ds, var, t0, mean, signal_var, noise)
         data = _analyse(t_days, labels, lat, lon, pts, grid_mean, **params)
     else:
         import dask
         import dask.array as dsa
 
-        pts_d = dask.delayed(_prepare, pure=True)(obs_ds, var, t0, mean, signal_var)
+        pts_d = dask.delayed(_prepare, pure=True)(obs_ds, var, t0, mean, signal_var, noise)
         parts = []
         start = 0
         for size in blocks:
@@ -233,8 +235,23 @@ def _grid_mean(mean: Any, template: xr.Dataset | xr.DataArray) -> Any:
     return float(mean)
 
 
-def _prepare(obs: xr.Dataset, var: str, t0: Any, mean: Any, signal_var: float | None
-             ) -> _Points:
+def _check_values(obs: xr.Dataset, var: str, noise: Any) -> None:
+    """Refuse observations without any finite value, and non-positive errors."""
+    values = np.asarray(obs[var].values, dtype=float)
+    if values.size and not np.isfinite(values).any():
+        raise ValueError(f"the observations of {var!r} are all NaN: there is nothing to "
+                         "map; check the selection (time, region) or the fill values")
+    name = f"{var}_error"
+    if name in obs.data_vars:
+        err = np.asarray(obs[name].values, dtype=float)
+        bad = np.isfinite(err) & (err <= 0)
+        if noise == "obs" and bad.any():
+            raise ValueError(f"{name} holds {int(bad.sum())} non-positive error std(s) (e.g. "
+                             f"{err[bad].ravel()[0]}); errors must be > 0 with noise='obs'")
+
+
+def _prepare(obs: xr.Dataset, var: str, t0: Any, mean: Any, signal_var: float | None,
+             noise: Any = None) -> _Points:
     """Flatten (point or gridded) observations to arrays and fit the prior."""
     values = obs[var]
     if "obs" in values.dims:
@@ -255,6 +272,7 @@ def _prepare(obs: xr.Dataset, var: str, t0: Any, mean: Any, signal_var: float | 
         if c not in stacked.coords:
             raise ValueError(f"observations have no {c!r} coordinate; point observations "
                              "need time, lat, lon")
+    _check_values(obs, var, noise)
     y = np.asarray(stacked.values, dtype=float)
     e = np.asarray(err.values, dtype=float) if err is not None else np.zeros_like(y)
     ok = np.isfinite(y) & np.isfinite(e)

@@ -135,7 +135,8 @@ def route(sets: Sequence[ObservationSet], times: Any, grid: AnalysisGrid,
         Per set: ``name``, ``kind``, ``variables``, ``count`` (observations, or product
         cells for gridded sets), ``outside_time``, ``outside_domain``, ``kept`` and
         ``nan`` (NaN values among the kept point observations; -1 for gridded sets and
-        dask-backed data).
+        dask-backed data), ``used`` (kept observations, or in-domain cells, that are not
+        NaN in every variable; NaN are not detected in dask-backed data).
     """
     days = np.sort(to_days(times))
     out, summary = [], []
@@ -171,6 +172,9 @@ def route(sets: Sequence[ObservationSet], times: Any, grid: AnalysisGrid,
             info["kept"] = int(keep.size)
         # NaN in gridded products are their gaps (clouds): counted for points only
         info["nan"] = _nan_count(sub, s.variables) if s.kind == "points" else -1
+        # kept values that are NaN in every variable are never used
+        info["used"] = info["kept"] - _unusable(sub, s.variables, None if s.kind == "points"
+                                                else inside)
         summary.append(info)
         out.append(replace(s, data=sub))
     return out, summary
@@ -180,6 +184,24 @@ def _nan_count(ds: xr.Dataset, variables: Sequence[str]) -> int:
     if any(ds[v].chunks is not None for v in variables):
         return -1
     return int(sum(np.isnan(np.asarray(ds[v].values, dtype=float)).sum() for v in variables))
+
+
+def _unusable(ds: xr.Dataset, variables: Sequence[str], inside: np.ndarray | None) -> int:
+    """Observations (points) or in-domain cells (grids) NaN in every variable; 0 if lazy."""
+    if any(ds[v].chunks is not None for v in variables):
+        return 0
+    finite = None
+    for v in variables:
+        da = ds[v]
+        if inside is not None:
+            da = da.transpose(..., "lat", "lon")
+        ok = np.isfinite(np.asarray(da.values, dtype=float))
+        finite = ok if finite is None else finite | ok
+    if finite is None:
+        return 0
+    if inside is not None:
+        return int((~finite & inside).sum())
+    return int((~finite).sum())
 
 
 def _in_any_window(d: np.ndarray, days: np.ndarray, w: float) -> np.ndarray:
