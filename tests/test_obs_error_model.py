@@ -117,3 +117,17 @@ def test_correlated_errors_of_point_observations_are_refused():
                      attrs={"genda_obs": "points", "genda_error_correlation_km": 30.0})
     with pytest.raises(ValueError, match="gridded and smoothed products"):
         collect(obs, grid.variables)
+
+
+def test_time_blur_of_a_smoothed_product_enters_as_time_distance():
+    grid = _grid()
+    t0 = TIMES[0].to_datetime64()
+    obs = _l4(grid, time_error_growth=0.05).assign_attrs(genda_obs="smoothed", sigma_km=20.0,
+                                                         window_days=3.0)
+    (table,) = compile_tables(collect(obs, grid.variables), grid, [t0], 0.5)
+    assert np.all(table.dt_days == 0)
+    np.testing.assert_allclose(table.error, math.hypot(0.1, 0.05 * 3.0), rtol=1e-12)
+    # without error growth the blur changes nothing
+    plain = _l4(grid).assign_attrs(genda_obs="smoothed", sigma_km=20.0, window_days=3.0)
+    (table,) = compile_tables(collect(plain, grid.variables), grid, [t0], 0.5)
+    np.testing.assert_allclose(table.error, 0.1)

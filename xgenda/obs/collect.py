@@ -54,7 +54,10 @@ class ObservationSet:
         Persistence error (units of the observed variable per day): an observation
         ``dt`` days from the analysis time enters with the error
         ``sqrt(error^2 + (time_error_growth dt)^2)``; added to the assimilation's own
-        ``time_error_growth`` (normalized units). Default 0.
+        ``time_error_growth`` (normalized units). For a smoothed product with a time
+        blur (``attrs["window_days"]``, the std of its time window) the distance is
+        ``sqrt(dt^2 + window_days^2)``: a time-averaged product differs from the state
+        of one day. Default 0.
     error_correlation_km : float, optional
         Correlation length (km) of the error of a gridded product, correlation
         ``exp(-r^2 / L^2)`` (L4 mapping errors): its error std is inflated by the

@@ -275,7 +275,12 @@ def _error_model(s: ObservationSet, t: ObservationTable, grid: AnalysisGrid) -> 
     growth = 0.0 if s.time_error_growth is None else float(s.time_error_growth)
     if factor == 1.0 and growth == 0.0:
         return t
-    error = np.sqrt((t.error * factor) ** 2 + (growth * t.dt_days) ** 2)
+    # a product averaged over a time window (std window_days, the L4 time blur) differs
+    # from the state of one day even at dt = 0: its time distance is the spread of the
+    # window about the analysis time, sqrt(dt^2 + window_days^2)
+    blur = float(s.data.attrs.get("window_days", 0.0)) if s.kind == "smoothed" else 0.0
+    distance = np.hypot(t.dt_days, blur)
+    error = np.sqrt((t.error * factor) ** 2 + (growth * distance) ** 2)
     return replace(t, error=error)
 
 
