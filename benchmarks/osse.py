@@ -51,6 +51,7 @@ from _common import header, run_info, write_results
 RESULTS = Path(__file__).parent / "results"
 WARMUP_DAYS = 14  # observations before the first analysis day
 TAIL_DAYS = 8  # observations after the last analysis day (nadir windows)
+RUN_DAYS = 107  # length of each nature run (days)
 TRAINING_SEED = 0
 VARIABLES = ("ssh", "sst", "sss", "u", "v")
 SPLIT_KM = 200.0  # error split: wavelengths above / below
@@ -66,7 +67,7 @@ def method_settings(name: str, recommended: dict[str, Any]) -> dict[str, Any]:
         return {"kwargs": {"preset": "genda"}, "obs": {}}
     if name == "xgenda-fast":
         return {"kwargs": {"method": "mmps", "steps": 16}, "obs": {}}
-    if name == "xgenda-best":
+    if name in ("xgenda-best", "ablation-ref"):
         return best
     if name == "no-windows":  # best, but observations of the analysis day only
         obs = {k: {a: b for a, b in v.items() if a not in ("time_window", "time_error_growth")}
@@ -81,7 +82,7 @@ def method_settings(name: str, recommended: dict[str, Any]) -> dict[str, Any]:
     raise ValueError(f"unknown method {name!r}")
 
 
-ABLATION = ("no-windows", "white-errors", "no-churn")
+ABLATION = ("ablation-ref", "no-windows", "white-errors", "no-churn")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,8 +98,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ablation", action="store_true", help="add the ablation rows")
     parser.add_argument("--ablation-days", type=int, default=None,
                         help="analysis days per run of the ablation rows (default: all)")
+    parser.add_argument("--ablation-members", type=int, default=None,
+                        help="members of the ablation rows (default: --members)")
+    parser.add_argument("--row-days", nargs="+", default=[], metavar="ROW=N",
+                        help="analysis days per run of a row, e.g. xgenda-fast=3")
     parser.add_argument("--methods", nargs="+", default=None,
                         help="xgenda rows to run (default: genda xgenda-fast xgenda-best)")
+    parser.add_argument("--cached-only", action="store_true",
+                        help="score the cached cases only (the leading days of each row)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--cache-dir", default=str(Path.home() / ".cache" / "xgenda-bench"))
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
@@ -123,63 +130,90 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     cache = Path(args.cache_dir)
     prior = xgenda.load_demo_prior()
-    run_days = WARMUP_DAYS + args.spacing * (n_days - 1) + TAIL_DAYS + 1
+    # one run length for every invocation: the cached cases stay valid
+    run_days = max(RUN_DAYS, WARMUP_DAYS + args.spacing * (n_days - 1) + TAIL_DAYS + 1)
+    row_days = {k: int(v) for k, v in (item.split("=") for item in args.row_days)}
     scales = oi_scales(cache, prior.patch_size)
     print("OI scales fitted on the training run:", scales, flush=True)
 
     recs: dict[str, dict[int, xr.Dataset]] = {}
-    truths, drifters, withheld = {}, {}, {}
+    truths, drifters, withheld, observations = {}, {}, {}, {}
     wall: dict[str, float] = {}
-    days_used: dict[str, int] = {}
+    days_used: dict[str, dict[int, int]] = {}
+    row_members: dict[str, int] = {"oi": 1}
+    plan: dict[str, tuple[int, dict[str, Any]]] = {}
+    for name in methods:
+        limit = {"genda": args.genda_days}.get(name, n_days)
+        size = members
+        if name in ABLATION:
+            limit = args.ablation_days or limit
+            size = args.ablation_members or members
+        row_members[name] = size
+        plan[name] = (min(row_days.get(name, limit), n_days), method_settings(name, RECOMMENDED))
     for seed in seeds:
         truth_all, obs_all = load_run(seed, run_days, prior.patch_size, cache)
         index = [WARMUP_DAYS + args.spacing * k for k in range(n_days)]
-        truth = truth_all[list(prior.variables)].isel(time=index).load()
-        truths[seed] = truth
+        truths[seed] = truth_all[list(prior.variables)].isel(time=index).load()
+        observations[seed] = obs_all
         drifters[seed] = obs_all["withheld/drifters"].to_dataset()
         withheld[seed] = obs_all["withheld/nadir"].to_dataset()
         tic = time.perf_counter()
-        recs.setdefault("oi", {})[seed] = run_oi(obs_all, truth, prior, scales)
+        recs.setdefault("oi", {})[seed] = run_oi(obs_all, truths[seed], prior, scales)
         wall["oi"] = wall.get("oi", 0.0) + time.perf_counter() - tic
-        days_used["oi"] = n_days
-        for name in methods:
-            limit = {"genda": args.genda_days}.get(name, n_days)
-            if name in ABLATION and args.ablation_days:
-                limit = args.ablation_days
-            limit = min(limit, n_days)
-            days_used[name] = limit
-            settings = method_settings(name, RECOMMENDED)
-            parts = []
-            for k in range(limit):
-                day = truth.isel(time=[k])
-                path = case_path(cache, name, settings, members, seed, day.time.values[0])
-                if not path.exists():
+        days_used.setdefault("oi", {})[seed] = n_days
+
+    def path_of(name: str, seed: int, k: int) -> Path:
+        return case_path(cache, name, plan[name][1], row_members[name], seed,
+                         truths[seed].time.values[k])
+
+    # day-major order over runs and rows, so that a run cut short stays balanced
+    if not args.cached_only:
+        for k in range(n_days):
+            for name in methods:
+                for seed in seeds:
+                    path = path_of(name, seed, k)
+                    if k >= plan[name][0] or path.exists():
+                        continue
                     tic = time.perf_counter()
-                    ens = run_xgenda(prior, obs_all, day[["ssh"]], settings, members,
-                                     args.device)
+                    ens = run_xgenda(prior, observations[seed], truths[seed].isel(time=[k])[["ssh"]],
+                                     plan[name][1], row_members[name], args.device)
                     dt = time.perf_counter() - tic
                     ens.attrs["wall_s"] = dt
                     path.parent.mkdir(parents=True, exist_ok=True)
                     ens.to_netcdf(path.with_suffix(".tmp"))
                     path.with_suffix(".tmp").rename(path)
                     print(f"{name} seed {seed} day {k}: {dt:.1f} s", flush=True)
+    # the cached cases of each row (with --cached-only: the leading days that are cached)
+    for name in methods:
+        for seed in seeds:
+            parts = []
+            for k in range(plan[name][0]):
+                path = path_of(name, seed, k)
+                if not path.exists():
+                    break
                 ens = xr.open_dataset(path).load()
                 wall[name] = wall.get(name, 0.0) + float(ens.attrs.get("wall_s", np.nan))
                 parts.append(ens)
-            recs.setdefault(name, {})[seed] = xr.concat(parts, "time")
+            days_used.setdefault(name, {})[seed] = len(parts)
+            if parts:
+                recs.setdefault(name, {})[seed] = xr.concat(parts, "time")
 
     table, along = score_all(recs, truths, drifters, withheld, days_used)
-    per = {k: wall[k] / (days_used[k] * len(seeds) * (1 if k == "oi" else members))
-           for k in wall}
+    per = {k: wall[k] / (sum(days_used[k].values()) * row_members[k]) for k in wall}
     info = {
         **run_info(argv, args.device),
         "prior": prior.id, "seeds": seeds, "days_per_run": n_days, "spacing_days": args.spacing,
-        "members": members, "days_used_per_run": days_used, "oi_scales": scales,
+        "members": members, "days_used_per_run": days_used, "members_per_row": row_members,
+        "oi_scales": scales,
         "recommended": RECOMMENDED,
         "settings": {m: method_settings(m, RECOMMENDED) for m in methods},
         "wall_s": wall, "wall_per_day_per_member_s": per,
         "alongtrack_ssh": along,
     }
+    info["ablation"] = {
+        name: {v: {c: float(table.loc[(name, v), c]) for c in ("rmse", "crps", "spread_skill")}
+               for v in VARIABLES}
+        for name in ABLATION if name in recs}
     write_results(args.out, info, table, _markdown)
     return 0
 
@@ -302,7 +336,7 @@ def split_rmse(err: np.ndarray, dx_km: float, dy_km: float) -> tuple[float, floa
 
 def score_all(recs: dict[str, dict[int, xr.Dataset]], truths: dict[int, xr.Dataset],
               drifters: dict[int, xr.Dataset], withheld: dict[int, xr.Dataset],
-              days_used: dict[str, int]) -> tuple[Any, dict]:
+              days_used: dict[str, dict[int, int]]) -> tuple[Any, dict]:
     """Scores per run pooled over runs (RMSE by mean square, others by day-weighted mean)."""
     import pandas as pd
 
@@ -313,8 +347,10 @@ def score_all(recs: dict[str, dict[int, xr.Dataset]], truths: dict[int, xr.Datas
     for seed, truth in truths.items():
         dx_km, dy_km = mean_spacing_km(truth)
         for name, per_seed in recs.items():
+            if seed not in per_seed:
+                continue
             rec = per_seed[seed]
-            n = days_used[name]
+            n = days_used[name][seed]
             t = truth.isel(time=slice(0, n))
             rec = rec.assign_coords(time=t.time)
             table = score_summary({name: rec[[v for v in VARIABLES if v in rec]]}, t,
@@ -378,8 +414,9 @@ def _markdown(info: dict[str, Any], table: str) -> str:
         f"trained on seed 0, validated on seed 1001), {info['days_per_run']} analysis days "
         f"per run spaced {info['spacing_days']} days apart after a {WARMUP_DAYS}-day warm-up; "
         f"prior `{info['prior']}`; {info['members']} members",
-        "- analysis days per run of each row: "
-        + ", ".join(f"`{k}` {v}" for k, v in used.items()),
+        "- analysis days per run (members) of each row: "
+        + ", ".join(f"`{k}` {list(v.values())} ({info['members_per_row'][k]})"
+                    for k, v in used.items()),
         "- assimilated: nadir SSH (4 altimeters), L3 SST (60 % clouds), L4 SSS; "
         "withheld: a fifth altimeter and drifters",
         f"- `oi`: ODC optimal interpolation around the training climatology (mean dynamic "
@@ -398,6 +435,7 @@ def _markdown(info: dict[str, Any], table: str) -> str:
         "/ below 200 km (Gaussian split); `drifter_rmse_*` against the withheld drifters "
         "(m s-1); `-`: not applicable or no 0.5 crossing. Pooled over runs: RMSE as the root "
         "of the day-weighted mean square, other scores as day-weighted means.", "",
+        *_ablation_markdown(info), "",
         "## Along the withheld altimeter (SSH)", "",
         "| method | mu | points |", "|---|---|---|",
         *[f"| {k} | {v['mu']:.3f} | {v['n_obs']:.0f} |" for k, v in along.items()], "",
@@ -408,6 +446,33 @@ def _markdown(info: dict[str, Any], table: str) -> str:
         "of the run that computed them.", "",
     ]
     return "\n".join(lines)
+
+
+def _ablation_markdown(info: dict[str, Any]) -> list[str]:
+    ablation = info.get("ablation") or {}
+    if not ablation:
+        return []
+    used = info["days_used_per_run"]
+    first = next(iter(ablation))
+    lines = [
+        "## Ablation", "",
+        f"The recommended settings (`ablation-ref`) and each with one step removed, on the "
+        f"same cases ({list(used[first].values())} analysis day(s) per run, "
+        f"{info['members_per_row'][first]} members): ensemble-mean RMSE, CRPS and "
+        "spread/skill.", "",
+        "| row | what is removed | SSH rmse | SSH crps | SSH spread/skill | u rmse | v rmse | "
+        "u spread/skill | SST rmse | SSS rmse |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    removed = {"ablation-ref": "nothing", "no-windows": "observation windows and error growth",
+               "white-errors": "correlated-error inflation of L4", "no-churn": "churn"}
+    for name, sc in ablation.items():
+        lines.append(
+            f"| {name} | {removed.get(name, '')} | {sc['ssh']['rmse']:.4f} | "
+            f"{sc['ssh']['crps']:.4f} | {sc['ssh']['spread_skill']:.2f} | "
+            f"{sc['u']['rmse']:.4f} | {sc['v']['rmse']:.4f} | {sc['u']['spread_skill']:.2f} | "
+            f"{sc['sst']['rmse']:.3f} | {sc['sss']['rmse']:.4f} |")
+    return lines
 
 
 if __name__ == "__main__":
