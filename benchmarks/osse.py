@@ -20,7 +20,7 @@ Every method gets the same observation files over the same days:
   (the fast setting before the observation windows and error model);
 - ``xgenda-best``: the recommended settings of :mod:`xgenda.obs.recommended`
   (per-kind windows and error growth, correlated-error inflation of L4 products,
-  symmetrized MMPS, churn);
+  MMPS with 3 CG steps, churn);
 - ablation rows (``--ablation``): the recommended settings with one step removed.
 
 Every ensemble of one (method, run, day) case is cached in ``--cache-dir`` (default
@@ -124,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     import xgenda
+    import xgenda._runtime  # noqa: F401  (device name in the results; not imported by scoring)
     from xgenda.obs.recommended import RECOMMENDED
 
     if args.threads:

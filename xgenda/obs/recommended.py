@@ -1,8 +1,9 @@
 """Recommended assimilation settings for the toy-ocean OSSE observations (values only).
 
-These are the settings measured best by ``benchmarks/osse.py`` and the calibration
-search of ``benchmarks/osse_calibrate.py`` (on the training run, never on the
-benchmark's held-out truth); ``benchmarks/results/osse.md`` gives their scores.
+These are the settings scored by ``benchmarks/osse.py`` (``xgenda-best``; its ablation
+rows measure each part); ``benchmarks/results/osse.md`` gives their scores. The windows,
+growth rates and churn are hand-tuned values, not yet the result of a calibration search;
+the ensembles they give are still under-dispersed (spread/skill about 0.8).
 They are values, not code paths: the observation part is set on the observation
 Datasets as attrs (``attrs["genda_" + key]``, read by :func:`xgenda.obs.collect`), the
 rest are keywords of :func:`xgenda.assimilate`.
