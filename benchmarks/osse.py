@@ -124,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     import xgenda
-    import xgenda._runtime  # noqa: F401  (device name in the results; not imported by scoring)
+    # the device name in the results needs it; scoring cached cases does not import it
+    import xgenda._runtime
     from xgenda.obs.recommended import RECOMMENDED
 
     if args.threads:
