@@ -124,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     import xgenda
+
     # the device name in the results needs it; scoring cached cases does not import it
     import xgenda._runtime
     from xgenda.obs.recommended import RECOMMENDED
