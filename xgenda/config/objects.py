@@ -171,12 +171,20 @@ class MMPS(_Guidance):
         Accumulate the solve in float64.
     jacobian : {"vjp", "jvp"}
         How the Jacobian of the denoiser is applied.
+    symmetrize : bool
+        Use the symmetric part ``(J + J^T) / 2`` of the denoiser's Jacobian in the
+        solve (one more Jacobian product per iteration).
+    cg_sigma_max : float, optional
+        Run the conjugate-gradient solve only at noise levels up to this one (a single
+        step above it), where the learned Jacobian is nearly symmetric; None: always.
     """
 
     method: ClassVar[str] = "mmps"
     cg_steps: int = 3
     float64: bool = False
     jacobian: Literal["vjp", "jvp"] = "vjp"
+    symmetrize: bool = False
+    cg_sigma_max: float | None = None
 
     def __post_init__(self) -> None:
         self._set("cg_steps", _integer("cg_steps", self.cg_steps, 1))
@@ -184,6 +192,13 @@ class MMPS(_Guidance):
             raise ValueError(f"float64 must be True or False, got {self.float64!r}")
         if self.jacobian not in ("vjp", "jvp"):
             raise ValueError(f"jacobian must be 'vjp' or 'jvp', got {self.jacobian!r}")
+        if not isinstance(self.symmetrize, bool):
+            raise ValueError(f"symmetrize must be True or False, got {self.symmetrize!r}")
+        if self.cg_sigma_max is not None:
+            if isinstance(self.cg_sigma_max, bool) or not float(self.cg_sigma_max) > 0:
+                raise ValueError(f"cg_sigma_max must be > 0 (a noise level) or None, got "
+                                 f"{self.cg_sigma_max!r}")
+            self._set("cg_sigma_max", float(self.cg_sigma_max))
 
 
 @dataclass(frozen=True)

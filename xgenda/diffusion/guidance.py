@@ -61,7 +61,8 @@ def guided_denoiser(denoise: Denoiser, operator: Operator, y: torch.Tensor,
         Guidance method; see the module docstring.
     **params
         Method parameters: ``gamma``, ``detach`` (sda); ``zeta`` (dps);
-        ``cg_steps``, ``float64``, ``jacobian`` (mmps). Defaults in :data:`DEFAULTS`.
+        ``cg_steps``, ``float64``, ``jacobian``, ``symmetrize``, ``cg_sigma_max`` (mmps).
+        Defaults in :data:`DEFAULTS`.
 
     Returns
     -------
@@ -151,7 +152,8 @@ def dps(denoise: Denoiser, operator: Operator, y: torch.Tensor, error: torch.Ten
 
 def mmps(denoise: Denoiser, operator: Operator, y: torch.Tensor, error: torch.Tensor,
          cg_steps: int = 3, float64: bool = False,
-         jacobian: Literal["vjp", "jvp"] = "vjp") -> Denoiser:
+         jacobian: Literal["vjp", "jvp"] = "vjp", symmetrize: bool = False,
+         cg_sigma_max: float | None = None) -> Denoiser:
     """Moment-matching posterior sampling (Rozet et al. 2024).
 
     Solves ``(R + sigma^2 A J A^T) u = y - A D`` (``R = diag(error^2)``,
@@ -172,11 +174,27 @@ def mmps(denoise: Denoiser, operator: Operator, y: torch.Tensor, error: torch.Te
         backward pass per iteration) or as a forward-mode Jacobian-vector product
         (one extra forward-mode pass per iteration; the denoiser must support
         ``torch.func.jvp``).
+    symmetrize : bool
+        Use the symmetric part ``(J + J^T) / 2`` of the Jacobian (one vector-Jacobian
+        and one Jacobian-vector product per use) in the solve and in the update. A
+        learned denoiser's Jacobian is not symmetric, increasingly so at large
+        ``sigma``; conjugate gradients on the non-symmetric system can diverge after
+        a few iterations, on the symmetric part they do not. Exact (and equal to the
+        plain method) when ``J`` is symmetric. ``J w`` is a forward-mode product with
+        ``jacobian="jvp"``, else a central finite difference of the denoiser (two
+        forward passes without graph; relative step 1e-3).
+    cg_sigma_max : float, optional
+        Above this noise level the solve takes a single conjugate-gradient step
+        (a scaled steepest-descent step, which cannot diverge); ``cg_steps`` apply at
+        and below it. Default: ``cg_steps`` at every noise level.
     """
     if int(cg_steps) != cg_steps or cg_steps < 1:
         raise ValueError(f"cg_steps must be a positive integer, got {cg_steps!r}")
     if jacobian not in ("vjp", "jvp"):
         raise ValueError(f"jacobian must be 'vjp' or 'jvp', got {jacobian!r}")
+    if cg_sigma_max is not None and not cg_sigma_max > 0:
+        raise ValueError(f"cg_sigma_max must be > 0 (a noise level) or None, got "
+                         f"{cg_sigma_max!r}")
     var_obs = error.square()
     work = torch.float64 if float64 else y.dtype
 
@@ -200,15 +218,33 @@ def mmps(denoise: Denoiser, operator: Operator, y: torch.Tensor, error: torch.Te
         def jvp(w: torch.Tensor) -> torch.Tensor:
             return torch.func.jvp(lambda v: denoise(v, sigma), (x.detach(),), (w,))[1]
 
-        jac = vjp if jacobian == "vjp" else jvp
+        def forward_difference(w: torch.Tensor) -> torch.Tensor:
+            # J w by a central difference of the denoiser (two forward passes, no graph)
+            # with a step of about 1e-3 of the state's norm per sample
+            dims = tuple(range(1, w.ndim))
+            norm = w.flatten(1).norm(dim=1).clamp_min(torch.finfo(w.dtype).tiny)
+            scale = 1e-3 * (x.detach().flatten(1).norm(dim=1) + 1.0) / norm
+            h = scale.reshape(-1, *([1] * len(dims)))
+            with torch.no_grad():
+                xd = x.detach()
+                diff = denoise(xd + h * w, sigma) - denoise(xd - h * w, sigma)
+            return diff / (2 * h)
+
+        def sym(w: torch.Tensor) -> torch.Tensor:
+            return 0.5 * (vjp(w) + (jvp(w) if jacobian == "jvp" else forward_difference(w)))
+
+        jac = sym if symmetrize else (vjp if jacobian == "vjp" else jvp)
 
         def matvec(v: torch.Tensor) -> torch.Tensor:
             return var_obs.to(work) * v + s2.to(work) * operator(jac(adjoint(v))).to(work)
 
         with torch.no_grad():
             residual = (y - operator(x0.detach())).to(work)
-        u = conjugate_gradient(matvec, residual, int(cg_steps))
-        update = vjp(adjoint(u))
+        steps = int(cg_steps)
+        if cg_sigma_max is not None and float(sigma) > cg_sigma_max:
+            steps = 1
+        u = conjugate_gradient(matvec, residual, steps)
+        update = sym(adjoint(u)) if symmetrize else vjp(adjoint(u))
         return (x0.detach() + s2 * update).detach()
 
     return guided

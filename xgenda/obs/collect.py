@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, cast
 
 import numpy as np
@@ -24,6 +24,9 @@ __all__ = ["KINDS", "ObservationSet", "collect", "grid", "points", "smoothed", "
 
 Kind = Literal["points", "grid", "smoothed"]
 KINDS: tuple[str, ...] = ("points", "grid", "smoothed")
+#: Error-model fields of :class:`ObservationSet`, read from ``attrs["genda_<name>"]``.
+ERROR_MODEL_ATTRS: tuple[str, ...] = ("time_error_growth", "error_correlation_km",
+                                      "error_inflation")
 # Leaves under a node with one of these names are kept for evaluation, not assimilated.
 _EVALUATION_NODES = ("withheld", "evaluation", "validation", "independent")
 
@@ -47,6 +50,22 @@ class ObservationSet:
     time_window : float, optional
         Half-width (days) of the window of observation times used for an analysis
         time; overrides the window given to the assimilation.
+    time_error_growth : float, optional
+        Persistence error (units of the observed variable per day): an observation
+        ``dt`` days from the analysis time enters with the error
+        ``sqrt(error^2 + (time_error_growth dt)^2)``; added to the assimilation's own
+        ``time_error_growth`` (normalized units). For a smoothed product with a time
+        blur (``attrs["window_days"]``, the std of its time window) the distance is
+        ``sqrt(dt^2 + window_days^2)``: a time-averaged product differs from the state
+        of one day. Default 0.
+    error_correlation_km : float, optional
+        Correlation length (km) of the error of a gridded product, correlation
+        ``exp(-r^2 / L^2)`` (L4 mapping errors): its error std is inflated by the
+        square root of the number of analysis pixels one independent error covers,
+        so that the product carries the information of its independent errors only.
+        Gridded and smoothed sets only. Default: white errors.
+    error_inflation : float, optional
+        Factor (> 0) on the error std. Default 1.
     variables : tuple of str
         Observed canonical variables (filled by :func:`collect`).
     scale, offset : dict
@@ -58,6 +77,9 @@ class ObservationSet:
     name: str = "obs"
     sigma_km: float | None = None
     time_window: float | None = None
+    time_error_growth: float | None = None
+    error_correlation_km: float | None = None
+    error_inflation: float | None = None
     variables: tuple[str, ...] = ()
     scale: Mapping[str, float] = field(default_factory=dict)
     offset: Mapping[str, float] = field(default_factory=dict)
@@ -205,6 +227,8 @@ def _from_dataset(ds: xr.Dataset, name: str) -> ObservationSet:
     label = str(ds.attrs.get("name", name))
     window = ds.attrs.get("genda_time_window")
     window = None if window is None else float(window)
+    model = {key: float(ds.attrs[f"genda_{key}"]) for key in ERROR_MODEL_ATTRS
+             if ds.attrs.get(f"genda_{key}") is not None}
     if kind is None:
         if "obs" in ds.dims:
             kind = "points"
@@ -219,8 +243,8 @@ def _from_dataset(ds: xr.Dataset, name: str) -> ObservationSet:
         raise ValueError(f"observations {label!r} have attrs['genda_obs'] = {kind!r}; "
                          f"expected one of {KINDS}")
     if kind == "smoothed":
-        return smoothed(ds, name=label, time_window=window)
-    return ObservationSet(ds, cast(Kind, kind), label, time_window=window)
+        return replace(smoothed(ds, name=label, time_window=window), **model)
+    return ObservationSet(ds, cast(Kind, kind), label, time_window=window, **model)
 
 
 def _validated(s: ObservationSet, variables: Sequence[str]) -> ObservationSet:
@@ -251,11 +275,30 @@ def _validated(s: ObservationSet, variables: Sequence[str]) -> ObservationSet:
         if s.kind == "smoothed" and not (s.sigma_km is not None and s.sigma_km >= 0):
             raise ValueError(f"smoothed observations {s.name!r} need sigma_km >= 0, "
                              f"got {s.sigma_km!r}")
+    _check_error_model(s)
     scale, offset, error_scale = {}, {}, {}
     for v in observed:
         scale[v], offset[v], error_scale[v] = _units(ds, v, s.name)
     return _replace(s, variables=tuple(observed), scale=scale, offset=offset,
                     error_scale=error_scale)
+
+
+def _check_error_model(s: ObservationSet) -> None:
+    for key, low, strict in (("time_window", 0.0, True), ("time_error_growth", 0.0, False),
+                             ("error_correlation_km", 0.0, True),
+                             ("error_inflation", 0.0, True)):
+        value = getattr(s, key)
+        if value is None:
+            continue
+        ok = np.isfinite(value) and (value > low if strict else value >= low)
+        if not ok:
+            raise ValueError(f"observations {s.name!r}: {key} must be a finite number "
+                             f"{'>' if strict else '>='} {low}, got {value!r} (set it with "
+                             f"attrs['genda_{key}'] or leave it out for the default)")
+    if s.error_correlation_km is not None and s.kind == "points":
+        raise ValueError(f"observations {s.name!r}: error_correlation_km applies to gridded "
+                         "and smoothed products (one error per pixel); for point "
+                         "observations use error_inflation or time_error_growth")
 
 
 def _check_points(ds: xr.Dataset, name: str, observed: list[str]) -> None:

@@ -256,8 +256,54 @@ def compile_tables(sets: Sequence[ObservationSet], grid: AnalysisGrid, times: An
                 tables = _compile_gridded(s, v, grid, days, _window(s, time_window))
             for k, t in enumerate(tables):
                 if len(t):
-                    per_time[k].append(t)
+                    per_time[k].append(_error_model(s, t, grid))
     return [ObservationTable.concat(ts) for ts in per_time]
+
+
+def correlated_error_inflation(length_km: float, dx_km: float, dy_km: float) -> float:
+    """Factor on the error std of a gridded product whose errors are correlated.
+
+    For errors of variance ``e^2`` and correlation ``exp(-r^2 / L^2)`` on a grid of
+    spacing ``dx``, ``dy``, the sum of the correlations of one pixel with all others,
+    ``f = sum_ij exp(-((i dx)^2 + (j dy)^2) / L^2)`` (about ``pi L^2 / (dx dy)``), is
+    the number of pixels one independent error covers. A uniform (or large-scale)
+    signal is an eigenvector of the correlated ``R`` with eigenvalue ``f e^2``: treating
+    the errors as white with variance ``f e^2`` gives it exactly the weight the
+    correlated ``R`` gives it. Returns ``sqrt(f)`` (>= 1).
+
+    Parameters
+    ----------
+    length_km : float
+        Correlation length L (km).
+    dx_km, dy_km : float
+        Grid spacing (km).
+    """
+    if not (length_km > 0 and dx_km > 0 and dy_km > 0):
+        raise ValueError(f"correlation length and grid spacing must be > 0 km, got "
+                         f"{length_km}, {dx_km}, {dy_km}")
+    ni = int(np.ceil(6 * length_km / dy_km))
+    nj = int(np.ceil(6 * length_km / dx_km))
+    i = np.arange(-ni, ni + 1)[:, None] * dy_km
+    j = np.arange(-nj, nj + 1)[None, :] * dx_km
+    return float(np.sqrt(np.exp(-(i**2 + j**2) / length_km**2).sum()))
+
+
+def _error_model(s: ObservationSet, t: ObservationTable, grid: AnalysisGrid) -> ObservationTable:
+    """Errors of a compiled table with the set's error model applied (physical units)."""
+    factor = 1.0 if s.error_inflation is None else float(s.error_inflation)
+    if s.error_correlation_km is not None:
+        dx, dy = grid.spacing_km
+        factor *= correlated_error_inflation(float(s.error_correlation_km), dx, dy)
+    growth = 0.0 if s.time_error_growth is None else float(s.time_error_growth)
+    if factor == 1.0 and growth == 0.0:
+        return t
+    # a product averaged over a time window (std window_days, the L4 time blur) differs
+    # from the state of one day even at dt = 0: its time distance is the spread of the
+    # window about the analysis time, sqrt(dt^2 + window_days^2)
+    blur = float(s.data.attrs.get("window_days", 0.0)) if s.kind == "smoothed" else 0.0
+    distance = np.hypot(t.dt_days, blur)
+    error = np.sqrt((t.error * factor) ** 2 + (growth * distance) ** 2)
+    return replace(t, error=error)
 
 
 def _values_and_errors(s: ObservationSet, v: str,
