@@ -312,7 +312,19 @@ def run_xgenda(prior: Any, obs_all: xr.DataTree, template: xr.Dataset,
         nodes[key] = ds.assign_attrs({**ds.attrs, **extra})
     tree = xr.DataTree.from_dict(nodes)
     return template.chunk({"time": 1}).genda.assimilate(
-        prior, tree, members=members, seed=0, device=device, **settings["kwargs"]).compute()
+        prior, tree, members=members, seed=0, device=device,
+        **configuration(settings["kwargs"])).compute()
+
+
+def configuration(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The configuration objects of a row's settings (kept as plain values: they key
+    the case cache)."""
+    from xgenda.config import MMPS, Heun, presets
+
+    if kwargs.get("preset") == "genda":
+        return presets.genda()
+    return {"sampler": Heun(steps=kwargs["steps"], churn=kwargs.get("churn", 0.0)),
+            "guidance": MMPS(**kwargs.get("guidance", {}))}
 
 
 # -- scores ----------------------------------------------------------------------------------

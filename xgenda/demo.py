@@ -31,6 +31,7 @@ import xarray as xr
 
 from xgenda._files import hidden_sibling, swap_in
 from xgenda._optional import require
+from xgenda.config import GUIDANCE, Heun
 from xgenda.diagnostics.plots import display_units
 from xgenda.progress import dask_progress, on_terminal
 
@@ -231,8 +232,8 @@ def _run(tmp: Path, out: Path, *, days: int, members: int, steps: int, method: s
     template = truth[["ssh"]].chunk({"time": 1})
     with _stage(timings, "assimilation", show,
                 f"assimilating {days} day(s) x {members} members ({method}, {steps} steps)"):
-        ens = template.genda.assimilate(prior, obs, members=members, method=method,
-                                        steps=steps, seed=seed, device=device)
+        ens = template.genda.assimilate(prior, obs, members=members, sampler=Heun(steps=steps),
+                                        guidance=GUIDANCE[method](), seed=seed, device=device)
         with dask_progress("assimilation", show):
             ens = ens.compute()
     timings["assimilation per day per member"] = timings["assimilation"] / (days * members)
