@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Literal, TypeAlias
 import numpy as np
 import pandas as pd
 
-__all__ = ["DPS", "MMPS", "SDA", "Configuration", "Euler", "GendaDDIM", "Guidance", "Heun",
+__all__ = ["DPS", "MMPS", "SDA", "Configuration", "DPMSolver2M", "Euler", "GendaDDIM", "Guidance", "Heun",
            "NoGuidance", "Sampler", "Window", "from_dict", "from_json"]
 
 _TYPES: dict[str, type[_Config]] = {}
@@ -147,7 +147,30 @@ class GendaDDIM(_Config):
         self._set("eta", float(self.eta))
 
 
-Sampler: TypeAlias = Heun | Euler | GendaDDIM
+@dataclass(frozen=True)
+class DPMSolver2M(_Config):
+    """DPM-Solver++(2M) on the Karras schedule: one network evaluation per step
+    (:func:`xgenda.diffusion.sampling.dpm_solver_2m`).
+
+    Parameters
+    ----------
+    steps : int
+        Steps from ``sigma_max`` to 0 (network evaluations per sample).
+    sigma_min, sigma_max : float
+        Ends of the schedule (normalized units).
+    """
+
+    steps: int = 16
+    sigma_min: float = 0.002
+    sigma_max: float = 80.0
+
+    def __post_init__(self) -> None:
+        self._set("steps", _integer("steps", self.steps, 1))
+        self._set("sigma_min", _number("sigma_min", self.sigma_min, 0.0, strict=True))
+        self._set("sigma_max", _number("sigma_max", self.sigma_max, self.sigma_min, strict=True))
+
+
+Sampler: TypeAlias = Heun | Euler | DPMSolver2M | GendaDDIM
 
 
 # -- guidance ----------------------------------------------------------------------------
@@ -292,7 +315,7 @@ class Configuration(_Config):
     window: Window = field(default_factory=Window)
 
     def __post_init__(self) -> None:
-        for name, kinds in (("sampler", (Heun, Euler, GendaDDIM)),
+        for name, kinds in (("sampler", (Heun, Euler, DPMSolver2M, GendaDDIM)),
                             ("guidance", (MMPS, SDA, DPS, NoGuidance)), ("window", (Window,))):
             if not isinstance(getattr(self, name), kinds):
                 raise TypeError(f"{name} must be one of {[k.__name__ for k in kinds]} "

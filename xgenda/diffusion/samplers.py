@@ -2,7 +2,9 @@
 
 The one place where a sampler object becomes a sampling loop: EDM samplers
 (:class:`~xgenda.config.Heun`, :class:`~xgenda.config.Euler`) run
-:func:`~xgenda.diffusion.corrector.pc_sample` on their Karras schedule, GenDA's
+:func:`~xgenda.diffusion.corrector.pc_sample` on their Karras schedule,
+:class:`~xgenda.config.DPMSolver2M` runs :func:`~xgenda.diffusion.sampling.dpm_solver_2m`
+on it, GenDA's
 (:class:`~xgenda.config.GendaDDIM`) runs :func:`~xgenda.diffusion.vp.genda_sample`.
 """
 
@@ -13,9 +15,9 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from xgenda.config import GendaDDIM, Sampler
+from xgenda.config import DPMSolver2M, GendaDDIM, Sampler
 from xgenda.diffusion.corrector import pc_sample
-from xgenda.diffusion.sampling import Denoiser, karras_sigmas
+from xgenda.diffusion.sampling import Denoiser, dpm_solver_2m, karras_sigmas
 from xgenda.diffusion.vp import genda_sample
 
 __all__ = ["PerSampleNoise", "run_sampler", "sample_generator"]
@@ -65,7 +67,7 @@ def run_sampler(sampler: Sampler, denoise: Denoiser, noise: torch.Tensor,
 
     Parameters
     ----------
-    sampler : Heun, Euler or GendaDDIM
+    sampler : Heun, Euler, DPMSolver2M or GendaDDIM
         The sampler and its settings.
     denoise : callable
         ``denoise(x, sigma)`` in the EDM convention (guided or not).
@@ -81,6 +83,8 @@ def run_sampler(sampler: Sampler, denoise: Denoiser, noise: torch.Tensor,
                             progress=progress)
     sigmas = karras_sigmas(sampler.steps, sigma_min=sampler.sigma_min,
                            sigma_max=sampler.sigma_max, device=noise.device, dtype=noise.dtype)
+    if isinstance(sampler, DPMSolver2M):
+        return dpm_solver_2m(denoise, noise, sigmas, progress=progress)
     return pc_sample(denoise, noise, sigmas, corrector_steps=sampler.corrector_steps,
                      tau=sampler.tau, solver=sampler.solver, churn=sampler.churn,
                      generator=generator, progress=progress)
