@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Literal, TypeAlias
 import numpy as np
 import pandas as pd
 
-__all__ = ["DPS", "MMPS", "SDA", "Configuration", "DPMSolver2M", "Euler", "GendaDDIM", "Guidance", "Heun",
+__all__ = ["DPS", "MMPS", "SDA", "Acceleration", "Configuration", "DPMSolver2M", "Euler", "GendaDDIM", "Guidance", "Heun",
            "NoGuidance", "Sampler", "Window", "from_dict", "from_json"]
 
 _TYPES: dict[str, type[_Config]] = {}
@@ -298,6 +298,50 @@ class Window(_Config):
         days = _days("half_width", self.half_width)
         self._set("half_width", _number("half_width (days)", days, 0.0, strict=True))
         self._set("error_growth", _number("error_growth", self.error_growth, 0.0))
+
+
+# -- how the network runs -----------------------------------------------------------------
+@dataclass(frozen=True)
+class Acceleration(_Config):
+    """How the denoiser's network runs: options that trade exactness for speed.
+
+    All are off by default: the default arithmetic is float32 in eager mode, the same
+    bits whichever scheduler runs a block. Each option changes the arithmetic (results
+    stay deterministic for one process, but differ from the default within the
+    tolerances stated in ``tests/test_speed_options.py``).
+
+    Parameters
+    ----------
+    bf16 : bool
+        Run the raw network under bfloat16 autocast (CUDA, or CPU autocast); the EDM
+        preconditioning, the guidance and the sampler stay in float32.
+    compile : bool
+        ``torch.compile`` the raw network (fixed shapes; the first call compiles, which
+        takes minutes on a CPU; compiled once per process and option set).
+    channels_last : bool
+        Run the network's convolutions on channels-last tensors.
+    cuda_graphs : bool
+        With ``compile``, capture CUDA graphs (``mode="reduce-overhead"``); CUDA only.
+    """
+
+    bf16: bool = False
+    compile: bool = False
+    channels_last: bool = False
+    cuda_graphs: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("bf16", "compile", "channels_last", "cuda_graphs"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        if self.cuda_graphs and not self.compile:
+            raise ValueError("cuda_graphs=True needs compile=True (CUDA graphs are captured "
+                             "by torch.compile); give Acceleration(compile=True, "
+                             "cuda_graphs=True)")
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any option departs from the default eager float32 network."""
+        return self.bf16 or self.compile or self.channels_last
 
 
 # -- the whole -----------------------------------------------------------------------------

@@ -11,6 +11,7 @@ on it, GenDA's
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 
 import numpy as np
 import torch
@@ -62,7 +63,7 @@ class PerSampleNoise:
 
 def run_sampler(sampler: Sampler, denoise: Denoiser, noise: torch.Tensor,
                 generator: PerSampleNoise | torch.Generator | None = None,
-                progress: bool = False) -> torch.Tensor:
+                progress: bool = False, grad: bool = True) -> torch.Tensor:
     """Samples (B, C, H, W) from standard normal ``noise`` (B, C, H, W) with ``sampler``.
 
     Parameters
@@ -77,7 +78,17 @@ def run_sampler(sampler: Sampler, denoise: Denoiser, noise: torch.Tensor,
         Source of the noise of stochastic steps (churn, Langevin corrector).
     progress : bool
         Show a progress bar.
+    grad : bool
+        Whether ``denoise`` differentiates through the network (guidance). ``False``
+        (unguided sampling) runs the whole loop under ``torch.inference_mode``: no
+        autograd bookkeeping at all; the same results.
     """
+    with nullcontext() if grad else torch.inference_mode():
+        return _run(sampler, denoise, noise, generator, progress)
+
+
+def _run(sampler: Sampler, denoise: Denoiser, noise: torch.Tensor,
+         generator: PerSampleNoise | torch.Generator | None, progress: bool) -> torch.Tensor:
     if isinstance(sampler, GendaDDIM):
         return genda_sample(denoise, noise, steps=sampler.steps, eta=sampler.eta,
                             progress=progress)
