@@ -12,11 +12,13 @@ observations of SSH (the analytic test field of :mod:`xgenda.testing`) and times
 
 The ratio of a guided denoiser evaluation to an unguided call, per method, is measured
 by ``benchmarks/guidance_cost.py`` (``results/guidance_cost.md``).
-Writes ``benchmarks/results/speed.md`` and ``speed.json``.
+Writes ``benchmarks/results/speed.json`` and the "assimilation cost" section of
+``speed.md`` (other sections: ``solver_study.py``, ``cpu_path.py``, ``speed_gpu.py``).
 
 Usage::
 
     python benchmarks/speed.py [--device auto] [--prior DIR] [--steps 8]
+    python benchmarks/speed.py --gpu [--members 24] [--options fp32,bf16,bf16+compile]
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from _sections import write_section
 
 from xgenda.config import MMPS, Heun
 
@@ -46,6 +49,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=8, help="steps when steps do not vary")
     parser.add_argument("--members", type=int, default=4, help="members when they do not vary")
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
+    parser.add_argument("--gpu", action="store_true",
+                        help="GPU mode: GenDA's size and the fast preset (speed_gpu.py, "
+                        "which takes the other arguments)")
+    raw = list(sys.argv[1:] if argv is None else argv)
+    if "--gpu" in raw:
+        from speed_gpu import main as gpu_main
+
+        return gpu_main([a for a in raw if a != "--gpu"])
     args = parser.parse_args(argv)
 
     import dask
@@ -117,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "speed.json").write_text(json.dumps({**info, "rows": rows}, indent=2))
     lines = [
-        "# Speed of guided sampling (MMPS)", "",
+        "## Cost of guided sampling (MMPS) as the work grows", "",
         f"- command: `{info['command']}`",
         f"- machine: {info['machine']}; device: {info['device']}; torch threads: "
         f"{info['torch_threads']}; {info['date']}",
@@ -133,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
         "(the cost does not depend on them).") + " Per-method ratios of a guided step to an "
         "unguided denoiser call: `guidance_cost.md`.", "",
     ]
-    (RESULTS / "speed.md").write_text("\n".join(lines))
+    write_section(RESULTS / "speed.md", "assimilation cost", "\n".join(lines),
+                  "Speed of xgenda")
     print("\n".join(lines))
     return 0
 

@@ -16,14 +16,14 @@ the chunking, or the scheduler.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from xgenda._determinism import deterministic
-from xgenda.config import Guidance, Sampler, Window
+from xgenda.config import Acceleration, Guidance, Sampler, Window
 from xgenda.obs.collect import ObservationSet, to_days
 from xgenda.obs.compile import AnalysisGrid, compile_tables
 
@@ -113,6 +113,7 @@ class BlockSpec:
     tile_overlap: int = 0
     padding: str = "mask"
     known: tuple[str, ...] = ()
+    acceleration: Acceleration = field(default_factory=Acceleration)
 
 
 def _mean_fields(prior: Any, spec: BlockSpec) -> np.ndarray:
@@ -170,7 +171,7 @@ def run_block(spec: BlockSpec, sets: Sequence[ObservationSet], land: np.ndarray,
                                          device=device)
 
     height, width = grid.shape
-    tiled, canvas = _tiled_denoiser(prior, land, spec.tile_overlap, device)
+    tiled, canvas = _tiled_denoiser(prior, land, spec.tile_overlap, device, spec.acceleration)
     channels = len(spec.variables)
     fixed = [spec.variables.index(v) for v in spec.known]
     if fixed:
@@ -193,7 +194,9 @@ def run_block(spec: BlockSpec, sets: Sequence[ObservationSet], land: np.ndarray,
         if fixed:
             given = np.where(land, np.nan, values[[k for k, _ in batch]])
             guided = KnownChannels(guided, fixed, given, noise[:, fixed], device)
-        x = run_sampler(spec.sampler, guided, noise.to(device), PerSampleNoise(gens))
+        # unguided: no autograd at all (guided denoisers differentiate through the network)
+        x = run_sampler(spec.sampler, guided, noise.to(device), PerSampleNoise(gens),
+                        grad=spec.guidance.method != "none")
         x = x[..., :height, :width].double().cpu().numpy()
         _check_divergence(x, ~land, spec)
         for b, (k, m) in enumerate(batch):
@@ -202,13 +205,15 @@ def run_block(spec: BlockSpec, sets: Sequence[ObservationSet], land: np.ndarray,
     return out
 
 
-def _tiled_denoiser(prior: Any, land: np.ndarray, overlap: int, device: Any
-                    ) -> tuple[Any, tuple[int, int]]:
+def _tiled_denoiser(prior: Any, land: np.ndarray, overlap: int, device: Any,
+                    acceleration: Acceleration | None = None) -> tuple[Any, tuple[int, int]]:
     """The prior's denoiser over the analysis grid (tiled if larger than its patch), and
-    the canvas (H', W') it works on: the grid, padded up to one patch if smaller."""
+    the canvas (H', W') it works on: the grid, padded up to one patch if smaller. Its
+    network runs as ``acceleration`` asks (:func:`xgenda.diffusion.edm.accelerate`)."""
     import torch
 
     from xgenda._tiling import TiledDenoiser
+    from xgenda.diffusion.edm import accelerate
 
     height, width = land.shape
     patch = prior.patch_size
@@ -218,7 +223,8 @@ def _tiled_denoiser(prior: Any, land: np.ndarray, overlap: int, device: Any
     if prior.land_mask is not None and canvas == (patch, patch) == (height, width):
         ocean = ocean * (np.asarray(prior.land_mask) > 0)
     mask = None if ocean.all() else torch.as_tensor(ocean, device=device)
-    return TiledDenoiser(prior.denoiser(device), canvas, patch, overlap, mask), canvas
+    denoiser = accelerate(prior.denoiser(device), acceleration or Acceleration())
+    return TiledDenoiser(denoiser, canvas, patch, overlap, mask), canvas
 
 
 def _known_values(known: Any, names: Sequence[str], mean: np.ndarray, std: np.ndarray

@@ -6,8 +6,9 @@
 ...                                 guidance=MMPS(cg_steps=1))  # doctest: +SKIP
 
 Samplers: :class:`Heun`, :class:`Euler` (EDM on the Karras schedule),
-:class:`GendaDDIM`. Guidance: :class:`MMPS`, :class:`SDA`, :class:`DPS`,
-:class:`NoGuidance`. Window: :class:`Window`. Named configurations:
+:class:`DPMSolver2M` (multistep, one evaluation per step), :class:`GendaDDIM`. Guidance: :class:`MMPS`, :class:`SDA`, :class:`DPS`,
+:class:`NoGuidance`. Window: :class:`Window`. How the network runs (bf16, compile):
+:class:`Acceleration`. Named configurations:
 :mod:`xgenda.config.presets`.
 """
 
@@ -18,7 +19,9 @@ from xgenda.config.objects import (
     GUIDANCE,
     MMPS,
     SDA,
+    Acceleration,
     Configuration,
+    DPMSolver2M,
     Euler,
     GendaDDIM,
     Guidance,
@@ -30,6 +33,6 @@ from xgenda.config.objects import (
     from_json,
 )
 
-__all__ = ["DPS", "GUIDANCE", "MMPS", "SDA", "Configuration", "Euler", "GendaDDIM", "Guidance",
+__all__ = ["DPS", "GUIDANCE", "MMPS", "SDA", "Acceleration", "Configuration", "DPMSolver2M", "Euler", "GendaDDIM", "Guidance",
            "Heun", "NoGuidance", "Sampler", "Window", "configure", "from_dict", "from_json",
            "presets"]

@@ -12,7 +12,16 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from xgenda.config.objects import GUIDANCE, SDA, Configuration, Euler, GendaDDIM, Heun, Window
+from xgenda.config.objects import (
+    GUIDANCE,
+    SDA,
+    Configuration,
+    DPMSolver2M,
+    Euler,
+    GendaDDIM,
+    Heun,
+    Window,
+)
 from xgenda.config.presets import PRESETS
 
 if TYPE_CHECKING:
@@ -79,11 +88,18 @@ def _sampler(sampler: Sampler | None, base: Sampler, given: Mapping[str, Any]) -
         if extra:
             raise ValueError(f"{extra} do not apply to GenDA's DDIM sampler (preset='genda')")
         return replace(base, **options)
+    if isinstance(base, DPMSolver2M) and solver is None:
+        extra = sorted(set(options) - {"steps"})
+        if extra:
+            raise ValueError(f"{extra} do not apply to the DPM-Solver++(2M) sampler; give "
+                             "sampler=Heun(...) for churn or a corrector")
+        return replace(base, **options)
     if solver is not None and solver not in _SOLVERS:
         raise ValueError(f"solver must be one of {sorted(_SOLVERS)}, got {solver!r}")
     cls = _SOLVERS[solver] if solver is not None else type(base)
-    return cls(**{**{k: getattr(base, k) for k in ("steps", "churn", "corrector_steps", "tau")},
-                  **options})
+    kept = {k: getattr(base, k) for k in ("steps", "churn", "corrector_steps", "tau")
+            if hasattr(base, k)}
+    return cls(**{**kept, **options})
 
 
 def _guidance(guidance: Guidance | Mapping[str, Any] | None, base: Guidance,

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Literal, TypeAlias
 import numpy as np
 import pandas as pd
 
-__all__ = ["DPS", "MMPS", "SDA", "Configuration", "Euler", "GendaDDIM", "Guidance", "Heun",
+__all__ = ["DPS", "MMPS", "SDA", "Acceleration", "Configuration", "DPMSolver2M", "Euler", "GendaDDIM", "Guidance", "Heun",
            "NoGuidance", "Sampler", "Window", "from_dict", "from_json"]
 
 _TYPES: dict[str, type[_Config]] = {}
@@ -147,7 +147,30 @@ class GendaDDIM(_Config):
         self._set("eta", float(self.eta))
 
 
-Sampler: TypeAlias = Heun | Euler | GendaDDIM
+@dataclass(frozen=True)
+class DPMSolver2M(_Config):
+    """DPM-Solver++(2M) on the Karras schedule: one network evaluation per step
+    (:func:`xgenda.diffusion.sampling.dpm_solver_2m`).
+
+    Parameters
+    ----------
+    steps : int
+        Steps from ``sigma_max`` to 0 (network evaluations per sample).
+    sigma_min, sigma_max : float
+        Ends of the schedule (normalized units).
+    """
+
+    steps: int = 16
+    sigma_min: float = 0.002
+    sigma_max: float = 80.0
+
+    def __post_init__(self) -> None:
+        self._set("steps", _integer("steps", self.steps, 1))
+        self._set("sigma_min", _number("sigma_min", self.sigma_min, 0.0, strict=True))
+        self._set("sigma_max", _number("sigma_max", self.sigma_max, self.sigma_min, strict=True))
+
+
+Sampler: TypeAlias = Heun | Euler | DPMSolver2M | GendaDDIM
 
 
 # -- guidance ----------------------------------------------------------------------------
@@ -292,6 +315,50 @@ class Window(_Config):
         self._set("error_growth", _number("error_growth", self.error_growth, 0.0))
 
 
+# -- how the network runs -----------------------------------------------------------------
+@dataclass(frozen=True)
+class Acceleration(_Config):
+    """How the denoiser's network runs: options that trade exactness for speed.
+
+    All are off by default: the default arithmetic is float32 in eager mode, the same
+    bits whichever scheduler runs a block. Each option changes the arithmetic (results
+    stay deterministic for one process, but differ from the default within the
+    tolerances stated in ``tests/test_speed_options.py``).
+
+    Parameters
+    ----------
+    bf16 : bool
+        Run the raw network under bfloat16 autocast (CUDA, or CPU autocast); the EDM
+        preconditioning, the guidance and the sampler stay in float32.
+    compile : bool
+        ``torch.compile`` the raw network (fixed shapes; the first call compiles, which
+        takes minutes on a CPU; compiled once per process and option set).
+    channels_last : bool
+        Run the network's convolutions on channels-last tensors.
+    cuda_graphs : bool
+        With ``compile``, capture CUDA graphs (``mode="reduce-overhead"``); CUDA only.
+    """
+
+    bf16: bool = False
+    compile: bool = False
+    channels_last: bool = False
+    cuda_graphs: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("bf16", "compile", "channels_last", "cuda_graphs"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        if self.cuda_graphs and not self.compile:
+            raise ValueError("cuda_graphs=True needs compile=True (CUDA graphs are captured "
+                             "by torch.compile); give Acceleration(compile=True, "
+                             "cuda_graphs=True)")
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any option departs from the default eager float32 network."""
+        return self.bf16 or self.compile or self.channels_last
+
+
 # -- the whole -----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Configuration(_Config):
@@ -307,7 +374,7 @@ class Configuration(_Config):
     window: Window = field(default_factory=Window)
 
     def __post_init__(self) -> None:
-        for name, kinds in (("sampler", (Heun, Euler, GendaDDIM)),
+        for name, kinds in (("sampler", (Heun, Euler, DPMSolver2M, GendaDDIM)),
                             ("guidance", (MMPS, SDA, DPS, NoGuidance)), ("window", (Window,))):
             if not isinstance(getattr(self, name), kinds):
                 raise TypeError(f"{name} must be one of {[k.__name__ for k in kinds]} "

@@ -19,13 +19,17 @@ on land, and land pixels do not enter the loss.
 
 from __future__ import annotations
 
+import copy
 import math
+import threading
+import weakref
 from collections.abc import Callable
-from typing import overload
+from typing import Any, overload
 
 import torch
 
-__all__ = ["DenoiserFunction", "EDMPrecond", "edm_coefficients", "edm_loss", "ocean_mask"]
+__all__ = ["DenoiserFunction", "EDMPrecond", "accelerate", "edm_coefficients", "edm_loss",
+           "ocean_mask"]
 
 
 @overload
@@ -230,3 +234,75 @@ class DenoiserFunction(torch.nn.Module):
             x = torch.where(mask > 0, x, torch.zeros((), device=x.device, dtype=x.dtype))
         out = self.fn(x, sigma)
         return out * mask if mask is not None else out
+
+
+class _NetworkOptions(torch.nn.Module):
+    """A raw network run under bf16 autocast and/or on channels-last tensors.
+
+    The output has the input's dtype, so the preconditioning around it stays in float32.
+    """
+
+    def __init__(self, net: torch.nn.Module, bf16: bool, channels_last: bool) -> None:
+        super().__init__()
+        self.net = net
+        self.bf16 = bool(bf16)
+        self.channels_last = bool(channels_last)
+
+    def forward(self, x: torch.Tensor, c_noise: torch.Tensor) -> torch.Tensor:
+        dtype = x.dtype
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            out = self.net(x, c_noise)
+        return out.to(dtype).contiguous()
+
+
+_ACCELERATED: weakref.WeakKeyDictionary[torch.nn.Module, dict[Any, torch.nn.Module]] = \
+    weakref.WeakKeyDictionary()
+_ACCELERATED_LOCK = threading.Lock()
+
+
+def accelerate(denoiser: torch.nn.Module, options: Any) -> torch.nn.Module:
+    """``denoiser`` with its raw network run as ``options`` asks.
+
+    Parameters
+    ----------
+    denoiser : EDMPrecond or DenoiserFunction
+        The prior's denoiser (:meth:`xgenda.Prior.denoiser`).
+    options : xgenda.config.Acceleration
+        bf16 autocast, ``torch.compile`` (with CUDA graphs), channels-last.
+
+    Returns
+    -------
+    torch.nn.Module
+        An :class:`EDMPrecond` around the same weights (a copy for channels-last) with
+        the same interface, or ``denoiser`` itself when no option is on or when it is a
+        user's function (:class:`DenoiserFunction`, no network to accelerate). Built
+        once per denoiser and options, so a compiled network compiles once per process.
+
+    Raises
+    ------
+    ValueError
+        ``cuda_graphs`` on a denoiser that is not on a CUDA device.
+    """
+    if not options.enabled or not isinstance(denoiser, EDMPrecond):
+        return denoiser
+    device = next(denoiser.parameters()).device
+    if options.cuda_graphs and device.type != "cuda":
+        raise ValueError(f"cuda_graphs=True needs the prior on a CUDA device, got {device}; "
+                         "use Acceleration(compile=True) on a CPU")
+    with _ACCELERATED_LOCK:
+        done = _ACCELERATED.setdefault(denoiser, {})
+        if options not in done:
+            net = denoiser.net
+            if options.channels_last:
+                net = copy.deepcopy(net).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+            wrapped: Any = _NetworkOptions(net, options.bf16, options.channels_last)
+            if options.compile:
+                mode = "reduce-overhead" if options.cuda_graphs else None
+                wrapped = torch.compile(wrapped, dynamic=False, mode=mode)
+            fast = EDMPrecond(wrapped, denoiser.channels, denoiser.sigma_data,
+                              denoiser.mask_channel).eval()
+            fast.requires_grad_(False)
+            done[options] = fast
+        return done[options]
