@@ -362,6 +362,23 @@ def test_a_saved_prior_travels_as_its_path(network_prior_dir, obs):
     assert np.isfinite(by_path.ssh.values).all()
 
 
+def test_acceleration_is_recorded_and_keeps_the_result(network_prior_dir, obs):
+    from xgenda.config import Acceleration
+    from xgenda.config.objects import from_json
+
+    plain = _run(_template(nt=1), str(network_prior_dir), obs)
+    fast = _run(_template(nt=1), str(network_prior_dir), obs,
+                acceleration=Acceleration(channels_last=True))
+    assert from_json(fast.attrs["acceleration"]) == Acceleration(channels_last=True)
+    assert from_json(plain.attrs["acceleration"]) == Acceleration()
+    np.testing.assert_allclose(fast.ssh.values, plain.ssh.values, rtol=0, atol=1e-5)
+
+
+def test_acceleration_of_another_type_is_refused(prior, obs):
+    with pytest.raises(TypeError, match="xgenda.config.Acceleration"):
+        _run(_template(nt=1), prior, obs, acceleration={"bf16": True})
+
+
 # -- bad input ------------------------------------------------------------------------------
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"members": 0}, "members"),

@@ -39,7 +39,7 @@ import xarray as xr
 from xgenda import _engine
 from xgenda._runtime import resolve_device
 from xgenda._version import __version__
-from xgenda.config import Configuration, Guidance, Sampler, Window, configure
+from xgenda.config import Acceleration, Configuration, Guidance, Sampler, Window, configure
 from xgenda.currents import is_decomposed_state, recompose_currents
 from xgenda.currents._inputs import at_times, on_grid
 from xgenda.currents.state import without_ekman
@@ -71,6 +71,7 @@ def assimilate(
     wind: xr.Dataset | None = None,
     qc: Any = 5.0,
     strict: bool = False,
+    acceleration: Acceleration | None = None,
     **legacy: Any,
 ) -> xr.Dataset:
     """Posterior ensemble of the ocean state on the template's grid and times (lazy).
@@ -145,6 +146,9 @@ def assimilate(
         Make the out-of-distribution guard (:mod:`xgenda.guard`: observations or
         template far from the prior's training statistics) an error instead of a
         warning.
+    acceleration : xgenda.config.Acceleration, optional
+        How the network runs (bf16 autocast, torch.compile, channels-last, CUDA graphs;
+        all off by default: float32 eager). Guidance and preconditioning stay float32.
     **legacy
         Keywords of earlier versions (``method``, ``steps``, ``gamma``, ``preset``,
         ``solver``, ``churn``, ``corrector_steps``, ``tau``, ``time_window``,
@@ -173,6 +177,9 @@ def assimilate(
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     if padding not in ("mask", "reflect"):
         raise ValueError(f"padding must be 'mask' or 'reflect', got {padding!r}")
+    if acceleration is not None and not isinstance(acceleration, Acceleration):
+        raise TypeError(f"acceleration must be an xgenda.config.Acceleration, got "
+                        f"{type(acceleration).__name__}")
     resolve_device(device)  # a device this machine does not have fails here, not in a task
     _check_template(template)
     check_template_times(template)
@@ -187,10 +194,12 @@ def assimilate(
         lon=inputs.grid.lon, variables=variables, members=members, seed=int(seed),
         sampler=config.sampler, guidance=config.guidance, window=config.window,
         device=str(device), batch_size=batch_size, tile_overlap=overlap, padding=padding,
-        known=() if inputs.known is None else ("uwind", "vwind"))
+        known=() if inputs.known is None else ("uwind", "vwind"),
+        acceleration=acceleration or Acceleration())
     data = _graph(spec, inputs, check_not_all_land(_land_mask(template, prior_obj)),
                   time_blocks(template, time_chunk) or (1,) * template.sizes["time"])
     ens = _as_dataset(data, template, spec, config, inputs.summary, prior_obj)
+    ens.attrs["acceleration"] = spec.acceleration.to_json()
     guard = dict(inputs.guard)
     ens.attrs.update(obs_rejected=int(sum(s["rejected"] for s in inputs.summary)),
                      qc_threshold=json.dumps(guard.pop("qc_threshold")),
