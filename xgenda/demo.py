@@ -31,6 +31,7 @@ import xarray as xr
 
 from xgenda._files import hidden_sibling, swap_in
 from xgenda._optional import require
+from xgenda._version import __version__
 from xgenda.diagnostics.plots import display_units
 from xgenda.progress import dask_progress, on_terminal
 
@@ -199,8 +200,9 @@ def run_demo(
 def _run(tmp: Path, out: Path, *, days: int, members: int, steps: int, method: str,
          device: str, seed: int, prior: Any, cache_dir: Any, spinup_days: int, show: bool,
          allow_failure: bool, day: int | None, command: list[str]) -> DemoReport:
-    import xgenda
+    from xgenda.baselines.oi import optimal_interpolation
     from xgenda.catalog import open_catalog
+    from xgenda.prior import Prior, load_demo_prior
 
     timings: dict[str, float] = {}
     settings = {"days": days, "members": members, "steps": steps, "method": method,
@@ -215,9 +217,9 @@ def _run(tmp: Path, out: Path, *, days: int, members: int, steps: int, method: s
                "toy_ocean_kwargs": {"spinup_days": spinup_days}}
         truth_all = cat["toy_ocean_test"].read(**run)
         obs_all = cat["toy_ocean_osse"].read(**run)
-        prior = xgenda.load_demo_prior() if prior is None else prior
+        prior = load_demo_prior() if prior is None else prior
         if isinstance(prior, str | os.PathLike):
-            prior = xgenda.Prior.load(prior)
+            prior = Prior.load(prior)
         variables = list(prior.variables)
         truth = truth_all[variables].isel(time=slice(WARMUP_DAYS, WARMUP_DAYS + days)).load()
         obs = xr.DataTree.from_dict({name: obs_all[name].to_dataset() for name in ASSIMILATED})
@@ -241,10 +243,9 @@ def _run(tmp: Path, out: Path, *, days: int, members: int, steps: int, method: s
                 "optimal interpolation baseline (nadir SSH, L3 SST)"):
         with dask_progress("optimal interpolation", show):
             oi = xr.merge([
-                xgenda.baselines.optimal_interpolation(obs["nadir"].to_dataset(), template,
-                                                       "ssh"),
-                xgenda.baselines.optimal_interpolation(obs["l3_sst"].to_dataset(), template,
-                                                       "sst", max_obs=1000),
+                optimal_interpolation(obs["nadir"].to_dataset(), template, "ssh"),
+                optimal_interpolation(obs["l3_sst"].to_dataset(), template, "sst",
+                                      max_obs=1000),
             ]).compute()
         oi = _with_all_variables(oi, obs_all["l4_sss"].to_dataset(), truth)
 
@@ -480,7 +481,6 @@ def _figures(out: Path, ens: xr.Dataset, oi: xr.Dataset, truth: xr.Dataset,
 def _provenance(settings: Mapping[str, Any], report: DemoReport, out: Path) -> list[str]:
     import importlib.metadata as md
 
-    import xgenda
     from xgenda._runtime import resolve_device
 
     prior = settings["prior"]
@@ -503,7 +503,7 @@ def _provenance(settings: Mapping[str, Any], report: DemoReport, out: Path) -> l
     lines = [
         f"- command: `{' '.join(settings['command'])}`",
         f"- created: {_dt.datetime.now(_dt.UTC):%Y-%m-%d %H:%M} UTC",
-        f"- packages: xgenda {xgenda.__version__}, Python {platform.python_version()}, "
+        f"- packages: xgenda {__version__}, Python {platform.python_version()}, "
         + ", ".join(versions),
         f"- prior: `{prior.id}` ({card_link})",
         f"- machine: {platform.platform()}, {platform.machine()}, {os.cpu_count()} CPU cores",

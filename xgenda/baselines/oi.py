@@ -27,6 +27,7 @@ from typing import Any, Literal
 import numpy as np
 import xarray as xr
 
+from xgenda._version import __version__
 from xgenda.grid import EARTH_RADIUS_M, check_grid, time_blocks
 from xgenda.variables import VARIABLES
 
@@ -168,8 +169,6 @@ def optimal_interpolation(
         },
         coords=coords,
     )
-    from xgenda import __version__
-
     out.attrs = {
         "title": f"optimal interpolation of {var}",
         "method": "optimal_interpolation",
