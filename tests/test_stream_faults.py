@@ -159,9 +159,10 @@ def test_command_line_resume_recomputes_a_torn_chunk(tmp_path, capsys):
     obs = point_observations(grid.assign(ssh=(("time", "lat", "lon"),
                                               np.zeros((2, stats.lat.size, stats.lon.size)))),
                              n=30, error=0.02, seed=0)
-    at = {"lat": obs.lat, "lon": obs.lon}
-    obs = obs.assign(ssh=stats.ssh_mean.interp(at) + 0.2 * (obs.ssh - obs.ssh.mean())
-                     / float(obs.ssh.std()))
+    # the prior's range: its climatology plus anomalies of its spread
+    anomaly = float(stats.ssh_std) * np.random.default_rng(0).standard_normal(obs.sizes["obs"])
+    obs = obs.assign(ssh=("obs", stats.ssh_mean.interp(lat=obs.lat, lon=obs.lon).values
+                          + anomaly, obs.ssh.attrs))
     obs_path = tmp_path / "obs.nc"
     obs.to_netcdf(obs_path)
     out = tmp_path / "ens.zarr"
