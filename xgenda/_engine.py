@@ -15,22 +15,31 @@ the chunking, or the scheduler.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
+import xarray as xr
 
 from xgenda._determinism import deterministic
+from xgenda._runtime import resolve_device
 from xgenda.config import Guidance, Sampler, Window
+from xgenda.normalize import Normalizer
 from xgenda.obs.collect import ObservationSet, to_days
 from xgenda.obs.compile import AnalysisGrid, compile_tables
-from xgenda.obs.operators import ObservationOperator, TotalCurrent
 from xgenda.obs.table import ObservationTable
 
-__all__ = ["BlockObservations", "BlockSpec", "PriorRef", "block_observations", "run_block", "sample_batches", "time_key"]
+if TYPE_CHECKING:
+    from xgenda.obs.operators import ObservationOperator, TotalCurrent
+
+# torch, and the modules built on it, are imported where a block runs: the command line
+# and graph building (xgenda.assimilate) import this module without torch
+
+__all__ = ["BlockObservations", "BlockSpec", "PriorRef", "block_observations", "run_block",
+           "sample_batches", "time_key"]
 
 _TIME_OFFSET = 2**40  # keeps seed entropy non-negative for times before 1970
 
@@ -86,7 +95,6 @@ class PriorRef:
 
 
 def _rebuilt(parts: dict[str, Any]) -> PriorRef:
-    from xgenda.normalize import Normalizer
     from xgenda.prior import Prior, remember_prior
 
     def build() -> Prior:
@@ -120,8 +128,6 @@ class BlockSpec:
 
 def _mean_fields(prior: Any, spec: BlockSpec) -> np.ndarray:
     """Normalizer mean on the block's grid (T or 1, C, H, W), physical units."""
-    import xarray as xr
-
     like = xr.Dataset(coords={"time": ("time", spec.times), "lat": ("lat", spec.lat),
                               "lon": ("lon", spec.lon)})
     means = prior.normalizer.mean_on(like)
@@ -155,7 +161,6 @@ def run_block(spec: BlockSpec, sets: Sequence[ObservationSet], land: np.ndarray,
     """
     import torch
 
-    from xgenda._runtime import resolve_device
     from xgenda.diffusion.guidance import guided_denoiser
     from xgenda.diffusion.samplers import PerSampleNoise, run_sampler, sample_generator
 
@@ -218,6 +223,8 @@ class BlockObservations:
     def operator(self, times: Sequence[int], sample_time: Sequence[int]) -> ObservationOperator:
         """The operator of the block's times ``times`` (indices), sample ``b`` at
         ``times[sample_time[b]]``."""
+        from xgenda.obs.operators import ObservationOperator
+
         mean = self.mean
         if mean is not None and mean.shape[0] > 1:
             mean = mean[list(times)]
@@ -256,6 +263,10 @@ def block_observations(sets: Sequence[ObservationSet], lat: np.ndarray, lon: np.
     dtype : torch.dtype, optional
         Of the operators (float32 by default).
     """
+    import torch
+
+    from xgenda.obs.operators import TotalCurrent
+
     land = np.asarray(land, dtype=bool)
     grid = AnalysisGrid.from_coords(lat, lon, tuple(variables), land)
     tables = compile_tables(sets, grid, times, window.half_width)
@@ -354,8 +365,6 @@ def _check_divergence(x: np.ndarray, ocean: np.ndarray, spec: BlockSpec) -> None
     values = x[..., ocean]
     if np.isfinite(values).all() and np.abs(values).max(initial=0.0) <= DIVERGENCE:
         return
-    import warnings
-
     method = spec.guidance.method
     hint = "use more steps (SDA and DPS need 64 or more with dense observations), " \
         "a smaller guidance strength, or guidance=MMPS()" if method in ("sda", "dps") \

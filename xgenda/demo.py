@@ -15,6 +15,7 @@ the prior mean (:data:`FAILURE_CHECKS`).
 from __future__ import annotations
 
 import datetime as _dt
+import importlib.metadata as md
 import os
 import platform
 import shutil
@@ -27,12 +28,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import xarray as xr
+from tqdm.auto import tqdm
 
 from xgenda._files import hidden_sibling, swap_in
 from xgenda._optional import require
+from xgenda._runtime import resolve_device
 from xgenda._version import __version__
+from xgenda.baselines.oi import optimal_interpolation
+from xgenda.catalog import open_catalog
 from xgenda.diagnostics.plots import display_units
+from xgenda.diagnostics.summary import score_summary
 from xgenda.progress import dask_progress, on_terminal
 
 __all__ = ["FAILURE_CHECKS", "GLOSSARY", "DemoReport", "glossary_markdown",
@@ -200,9 +207,7 @@ def run_demo(
 def _run(tmp: Path, out: Path, *, days: int, members: int, steps: int, method: str,
          device: str, seed: int, prior: Any, cache_dir: Any, spinup_days: int, show: bool,
          allow_failure: bool, day: int | None, command: list[str]) -> DemoReport:
-    from xgenda.baselines.oi import optimal_interpolation
-    from xgenda.catalog import open_catalog
-    from xgenda.prior import Prior, load_demo_prior
+    from xgenda.prior import Prior, load_demo_prior  # torch: once the demo runs
 
     timings: dict[str, float] = {}
     settings = {"days": days, "members": members, "steps": steps, "method": method,
@@ -286,11 +291,6 @@ def _with_all_variables(oi: xr.Dataset, l4_sss: xr.Dataset, truth: xr.Dataset) -
 
 def _scores(recs: Mapping[str, xr.Dataset], truth: xr.Dataset, variables: list[str],
             show: bool) -> Any:
-    import pandas as pd
-    from tqdm.auto import tqdm
-
-    from xgenda.diagnostics.summary import score_summary
-
     frames = [score_summary({name: rec}, truth, variables)
               for name, rec in tqdm(recs.items(), desc="scores", unit="method",
                                     total=len(recs), disable=not show)]
@@ -479,10 +479,6 @@ def _figures(out: Path, ens: xr.Dataset, oi: xr.Dataset, truth: xr.Dataset,
 
 
 def _provenance(settings: Mapping[str, Any], report: DemoReport, out: Path) -> list[str]:
-    import importlib.metadata as md
-
-    from xgenda._runtime import resolve_device
-
     prior = settings["prior"]
     versions = []
     for pkg in ("numpy", "xarray", "dask", "torch", "intake", "matplotlib"):
