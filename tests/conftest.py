@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import pytest
 
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -25,6 +26,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for item in items:
             if "gpu" in item.keywords:
                 item.add_marker(skip_gpu)
+
+
+@pytest.fixture(scope="session")
+def in_prior_range():
+    """Move point observations into a prior's range, keeping their pattern.
+
+    ``in_prior_range(obs, mean, std)`` replaces ``obs[var]`` by ``mean + std * z``, with
+    ``z`` the observations' standardized values: observations a prior with this
+    climatology (``mean``, ``std``, physical units) could have produced, which the
+    out-of-distribution guard (:mod:`xgenda.guard`) accepts.
+    """
+    def move(obs, mean, std, var: str = "ssh"):
+        values = np.asarray(obs[var].values, dtype=np.float64)
+        z = (values - values.mean()) / values.std()
+        return obs.assign({var: (obs[var].dims, mean + std * z, obs[var].attrs)})
+
+    return move
 
 
 @pytest.fixture

@@ -40,8 +40,9 @@ def _template(nt: int = 4, nx: int = 8, land: bool = False) -> xr.Dataset:
 
 
 @pytest.fixture(scope="module")
-def obs():
-    return point_observations(_template(), n=40, error=0.02, seed=1)
+def obs(in_prior_range):
+    """Point observations of the prior's climatology and spread (the guard accepts them)."""
+    return in_prior_range(point_observations(_template(), n=40, error=0.02, seed=1), MEAN, STD)
 
 
 def _run(template, prior, obs, **kw):
@@ -78,7 +79,9 @@ def test_accessor_calls_the_same_function(prior, obs):
 
 def test_output_is_in_physical_units_and_fits_the_observations(prior):
     template = _template(nt=1)
-    truth = MEAN + STD * np.sin(np.linspace(0, 3, 8))[:, None] * np.cos(np.linspace(0, 2, 8))
+    # anomalies of the prior's size (smaller ones would be out of its distribution)
+    truth = MEAN + 2.5 * STD * np.sin(np.linspace(0, 3, 8))[:, None] \
+        * np.cos(np.linspace(0, 2, 8))
     ii, jj = np.meshgrid(np.arange(8), np.arange(8), indexing="ij")
     pick = (ii + jj) % 3 == 0  # a third of the pixels, observed exactly at the nodes
     obs = xr.Dataset(

@@ -10,6 +10,7 @@ import xarray as xr
 import xgenda
 from xgenda.calibration import search_grid, split_observations
 from xgenda.config import DPS, MMPS, SDA, Configuration, Heun, NoGuidance
+from xgenda.guard import DistributionShift
 from xgenda.obs import collect
 from xgenda.testing import gaussian_prior, point_observations
 
@@ -33,14 +34,28 @@ def template():
 
 
 @pytest.fixture(scope="module")
-def obs(template):
-    return point_observations(template, n=80, error=0.01, seed=1)
+def obs(template, in_prior_range):
+    """Point observations of the prior's climatology and spread (the guard accepts them)."""
+    return in_prior_range(point_observations(template, n=80, error=0.01, seed=1), MEAN, STD)
 
 
 @pytest.fixture(scope="module")
-def result(template, prior, obs):
+def far_obs(template):
+    """Observations 3.4 prior std from its mean: the guard warns (:data:`FAR`), and any
+    guidance beats the nearly unguided setting by far (in the prior's range, a few DPS
+    steps may not)."""
+    return point_observations(template, n=80, error=0.01, seed=1)
+
+
+FAR = "offset from the prior's climatology by -3.4"
+
+
+@pytest.fixture(scope="module")
+def result(template, prior, far_obs):
     grid = search_grid(DPS(), strengths=(0.001, 0.3, 1.0), steps=(8, 12))
-    return xgenda.calibrate(template, prior, obs, grid, members=6, withhold=0.25, seed=3)
+    with pytest.warns(DistributionShift, match=FAR):
+        return xgenda.calibrate(template, prior, far_obs, grid, members=6, withhold=0.25,
+                                seed=3)
 
 
 def _at(table, **coords):
@@ -59,11 +74,12 @@ def _fair_crps(members: np.ndarray, y: np.ndarray) -> float:
     return float((skill - pairs).mean())
 
 
-def test_table_scores_match_an_independent_computation(template, prior, obs, result):
+def test_table_scores_match_an_independent_computation(template, prior, far_obs, result):
     _best, table = result
-    kept, withheld = split_observations(collect(obs, ("ssh",)), 0.25, seed=3)
-    ens = xgenda.assimilate(template, prior, kept, members=6, sampler=Heun(steps=12),
-                            guidance=DPS(zeta=0.3), seed=3).compute()
+    kept, withheld = split_observations(collect(far_obs, ("ssh",)), 0.25, seed=3)
+    with pytest.warns(DistributionShift, match=FAR):
+        ens = xgenda.assimilate(template, prior, kept, members=6, sampler=Heun(steps=12),
+                                guidance=DPS(zeta=0.3), seed=3).compute()
     w = withheld[0].data
     times = w.time.values.astype("datetime64[ns]")
     day = np.floor((times - np.datetime64("2020-01-01")) / np.timedelta64(1, "D") + 0.5)

@@ -52,7 +52,7 @@ def test_catalog_without_intake_says_how_to_install_it(monkeypatch: pytest.Monke
 
 
 def test_xesmf_hint_points_to_conda_forge(monkeypatch: pytest.MonkeyPatch) -> None:
-    from xgenda._regrid_xesmf import import_xesmf
+    from xgenda.regrid.esmf import import_xesmf
 
     monkeypatch.setitem(sys.modules, "xesmf", None)
     with pytest.raises(MissingOptionalDependency, match="conda install -c conda-forge xesmf"):

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import dask
 import numpy as np
@@ -90,7 +91,7 @@ def test_an_existing_empty_directory_becomes_the_store(tmp_path, expected):
 
 WRITER = textwrap.dedent('''
     import sys
-    sys.path.insert(0, {tests!r})
+    sys.path[:0] = [{tests!r}, {source!r}]  # this checkout's tests and xgenda
     import dask, torch
     torch.set_num_threads(1)
     from test_stream_faults import _ensemble
@@ -125,7 +126,8 @@ def _kill_and_resume(store, script, delay: float) -> np.ndarray:
 @pytest.mark.slow
 def test_a_writer_killed_at_random_moments_resumes_to_the_same_bits(tmp_path):
     script = tmp_path / "writer.py"
-    script.write_text(WRITER.format(tests=os.path.dirname(__file__), steps=40))
+    script.write_text(WRITER.format(tests=os.path.dirname(__file__),
+                                     source=str(Path(xgenda.__file__).parents[1]), steps=40))
     reference = tmp_path / "reference.zarr"
     proc = _start(script, reference)
     start = time.perf_counter()
@@ -159,9 +161,10 @@ def test_command_line_resume_recomputes_a_torn_chunk(tmp_path, capsys):
     obs = point_observations(grid.assign(ssh=(("time", "lat", "lon"),
                                               np.zeros((2, stats.lat.size, stats.lon.size)))),
                              n=30, error=0.02, seed=0)
-    at = {"lat": obs.lat, "lon": obs.lon}
-    obs = obs.assign(ssh=stats.ssh_mean.interp(at) + 0.2 * (obs.ssh - obs.ssh.mean())
-                     / float(obs.ssh.std()))
+    # the prior's range: its climatology plus anomalies of its spread
+    anomaly = float(stats.ssh_std) * np.random.default_rng(0).standard_normal(obs.sizes["obs"])
+    obs = obs.assign(ssh=("obs", stats.ssh_mean.interp(lat=obs.lat, lon=obs.lon).values
+                          + anomaly, obs.ssh.attrs))
     obs_path = tmp_path / "obs.nc"
     obs.to_netcdf(obs_path)
     out = tmp_path / "ens.zarr"

@@ -6,6 +6,7 @@ imported lazily, only by the diffusion, prior and assimilation parts.
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from xgenda import accessor as _accessor  # noqa: F401  (registers .genda)
@@ -30,8 +31,6 @@ _LAZY_MODULES = {"datasets", "osse", "obs", "diffusion", "baselines", "diagnosti
 
 
 def __getattr__(name: str) -> Any:
-    import importlib
-
     if name in _LAZY:
         module, attr = _LAZY[name]
         return getattr(importlib.import_module(module), attr)

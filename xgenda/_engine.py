@@ -15,19 +15,31 @@ the chunking, or the scheduler.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import xarray as xr
 
 from xgenda._determinism import deterministic
+from xgenda._runtime import resolve_device
 from xgenda.config import Acceleration, Guidance, Sampler, Window
+from xgenda.normalize import Normalizer
 from xgenda.obs.collect import ObservationSet, to_days
 from xgenda.obs.compile import AnalysisGrid, compile_tables
+from xgenda.obs.table import ObservationTable
 
-__all__ = ["BlockSpec", "PriorRef", "run_block", "sample_batches", "time_key"]
+if TYPE_CHECKING:
+    from xgenda.obs.operators import ObservationOperator, TotalCurrent
+
+# torch, and the modules built on it, are imported where a block runs: the command line
+# and graph building (xgenda.assimilate) import this module without torch
+
+__all__ = ["BlockObservations", "BlockSpec", "PriorRef", "block_observations", "run_block",
+           "sample_batches", "time_key"]
 
 _TIME_OFFSET = 2**40  # keeps seed entropy non-negative for times before 1970
 
@@ -83,7 +95,6 @@ class PriorRef:
 
 
 def _rebuilt(parts: dict[str, Any]) -> PriorRef:
-    from xgenda.normalize import Normalizer
     from xgenda.prior import Prior, remember_prior
 
     def build() -> Prior:
@@ -118,8 +129,6 @@ class BlockSpec:
 
 def _mean_fields(prior: Any, spec: BlockSpec) -> np.ndarray:
     """Normalizer mean on the block's grid (T or 1, C, H, W), physical units."""
-    import xarray as xr
-
     like = xr.Dataset(coords={"time": ("time", spec.times), "lat": ("lat", spec.lat),
                               "lon": ("lon", spec.lon)})
     means = prior.normalizer.mean_on(like)
@@ -153,24 +162,18 @@ def run_block(spec: BlockSpec, sets: Sequence[ObservationSet], land: np.ndarray,
     """
     import torch
 
-    from xgenda._runtime import resolve_device
     from xgenda.diffusion.guidance import guided_denoiser
     from xgenda.diffusion.samplers import PerSampleNoise, run_sampler, sample_generator
-    from xgenda.obs.operators import ObservationOperator, TotalCurrent
 
     prior = spec.prior.get()
     device = resolve_device(spec.device)
     land = np.asarray(land, dtype=bool)
-    grid = AnalysisGrid.from_coords(spec.lat, spec.lon, spec.variables, land)
-    tables = compile_tables(sets, grid, spec.times, spec.window.half_width)
     mean = _mean_fields(prior, spec)
     std = np.array([prior.normalizer.std[v] for v in spec.variables])
-    currents = None
-    if any((t.derived >= 0).any() for t in tables):
-        currents = TotalCurrent.for_grid(spec.lat, spec.lon, spec.variables, std, land,
-                                         device=device)
+    observed = block_observations(sets, spec.lat, spec.lon, spec.variables, land, spec.times,
+                                  spec.window, std, mean, padding=spec.padding, device=device)
 
-    height, width = grid.shape
+    height, width = observed.grid.shape
     tiled, canvas = _tiled_denoiser(prior, land, spec.tile_overlap, device, spec.acceleration)
     channels = len(spec.variables)
     fixed = [spec.variables.index(v) for v in spec.known]
@@ -181,12 +184,7 @@ def run_block(spec: BlockSpec, sets: Sequence[ObservationSet], land: np.ndarray,
         # only this batch's times: the padding, hence the arithmetic, of a sample must
         # not depend on which other times share its block
         times = sorted({k for k, _ in batch})
-        op = ObservationOperator([tables[k] for k in times],
-                                 [times.index(k) for k, _ in batch], (height, width), std,
-                                 mean=mean[times] if mean.shape[0] > 1 else mean,
-                                 mask=~land, padding=spec.padding,  # type: ignore[arg-type]
-                                 time_error_growth=spec.window.error_growth, device=device,
-                                 currents=currents)
+        op = observed.operator(times, [times.index(k) for k, _ in batch])
         guided = guided_denoiser(tiled, op, op.y, op.error, spec.guidance.method,
                                  **spec.guidance.params())
         gens = [sample_generator(spec.seed, m, time_key(spec.times[k])) for k, m in batch]
@@ -203,6 +201,85 @@ def run_block(spec: BlockSpec, sets: Sequence[ObservationSet], land: np.ndarray,
             phys = mean[min(k, mean.shape[0] - 1)] + std[:, None, None] * x[b]
             out[:, m, k] = np.where(land[None], np.nan, phys)
     return out
+
+
+@dataclass(frozen=True)
+class BlockObservations:
+    """The observations of a block compiled on its analysis grid: one table per time.
+
+    Built by :func:`block_observations`; :meth:`operator` gives the observation
+    operator of any subset of the block's times, the same way for the sampler
+    (:func:`run_block`, normalized units) and for scoring ensembles at observations
+    (:func:`xgenda.calibrate`, physical units: ``std`` of ones and no mean).
+    """
+
+    grid: AnalysisGrid
+    tables: list[ObservationTable]
+    std: np.ndarray
+    mean: np.ndarray | None
+    window: Window
+    currents: TotalCurrent | None
+    padding: str
+    device: Any
+    dtype: Any
+
+    def operator(self, times: Sequence[int], sample_time: Sequence[int]) -> ObservationOperator:
+        """The operator of the block's times ``times`` (indices), sample ``b`` at
+        ``times[sample_time[b]]``."""
+        from xgenda.obs.operators import ObservationOperator
+
+        mean = self.mean
+        if mean is not None and mean.shape[0] > 1:
+            mean = mean[list(times)]
+        return ObservationOperator([self.tables[k] for k in times], sample_time,
+                                   self.grid.shape, self.std, mean=mean, mask=~self.grid.land,
+                                   padding=self.padding,  # type: ignore[arg-type]
+                                   time_error_growth=self.window.error_growth,
+                                   device=self.device, dtype=self.dtype,
+                                   currents=self.currents)
+
+
+def block_observations(sets: Sequence[ObservationSet], lat: np.ndarray, lon: np.ndarray,
+                       variables: Sequence[str], land: np.ndarray, times: np.ndarray,
+                       window: Window, std: Sequence[float] | np.ndarray,
+                       mean: np.ndarray | None = None, *, padding: str = "mask",
+                       device: Any = "cpu", dtype: Any = None) -> BlockObservations:
+    """The observation pipeline of a block: analysis grid, tables, total-current map.
+
+    Parameters
+    ----------
+    sets : sequence of ObservationSet
+    lat, lon : ndarray (H,), (W,)
+        Grid coordinates (degrees).
+    variables : sequence of str
+        The state's channels.
+    land : ndarray (H, W) bool
+        True on land (never observed).
+    times : ndarray (T,)
+        Analysis times.
+    window : Window
+        Observation-window settings (half width, error growth).
+    std : array (C,)
+        Normalizer std of each channel (physical units); ones for physical states.
+    mean : ndarray (T or 1, C, H, W), optional
+        Normalizer mean fields (physical units); None for physical states.
+    dtype : torch.dtype, optional
+        Of the operators (float32 by default).
+    """
+    import torch
+
+    from xgenda.obs.operators import TotalCurrent
+
+    land = np.asarray(land, dtype=bool)
+    grid = AnalysisGrid.from_coords(lat, lon, tuple(variables), land)
+    tables = compile_tables(sets, grid, times, window.half_width)
+    dtype = torch.float32 if dtype is None else dtype
+    std = np.asarray(std, dtype=np.float64)
+    currents = None
+    if any((t.derived >= 0).any() for t in tables):
+        currents = TotalCurrent.for_grid(lat, lon, variables, std, land, device=device,
+                                         dtype=dtype)
+    return BlockObservations(grid, tables, std, mean, window, currents, padding, device, dtype)
 
 
 def _tiled_denoiser(prior: Any, land: np.ndarray, overlap: int, device: Any,
@@ -294,8 +371,6 @@ def _check_divergence(x: np.ndarray, ocean: np.ndarray, spec: BlockSpec) -> None
     values = x[..., ocean]
     if np.isfinite(values).all() and np.abs(values).max(initial=0.0) <= DIVERGENCE:
         return
-    import warnings
-
     method = spec.guidance.method
     hint = "use more steps (SDA and DPS need 64 or more with dense observations), " \
         "a smaller guidance strength, or guidance=MMPS()" if method in ("sda", "dps") \

@@ -21,12 +21,12 @@ import numpy as np
 import torch
 import xarray as xr
 
+from xgenda._engine import block_observations
 from xgenda.assimilation import _resolve_prior, assimilate
 from xgenda.config import SDA, Configuration, Guidance, Heun, Sampler, Window
 from xgenda.config.legacy import LEGACY
 from xgenda.diagnostics.scores import crps
-from xgenda.obs import AnalysisGrid, collect, compile_tables
-from xgenda.obs.operators import ObservationOperator
+from xgenda.obs import collect
 from xgenda.variables import units_of
 
 __all__ = ["STRENGTHS", "Calibration", "calibrate", "search_grid", "split_observations"]
@@ -251,17 +251,18 @@ def _at_observations(ens: xr.Dataset, withheld: Sequence[Any], window: Window
     values = np.stack([ens[v].transpose("member", "time", "lat", "lon").values
                        for v in variables], axis=2)  # (member, time, C, H, W)
     land = ~np.isfinite(values[0, 0]).all(axis=0)
-    grid = AnalysisGrid.from_coords(ens.lat.values, ens.lon.values, variables, land)
-    tables = compile_tables(withheld, grid, ens.time.values, window.half_width)
+    # the sampler's own pipeline, on physical states (std of ones, no mean)
+    pipeline = block_observations(withheld, ens.lat.values, ens.lon.values, variables, land,
+                                  ens.time.values, window, np.ones(len(variables)),
+                                  dtype=torch.float64)
     predicted: dict[str, list[np.ndarray]] = {v: [] for v in variables}
     observed: dict[str, list[np.ndarray]] = {v: [] for v in variables}
     errors: dict[str, list[np.ndarray]] = {v: [] for v in variables}
     members = values.shape[0]
-    for k, table in enumerate(tables):
+    for k, table in enumerate(pipeline.tables):
         if not len(table):
             continue
-        op = ObservationOperator([table], [0] * members, grid.shape, [1.0] * len(variables),
-                                 mask=~land, dtype=torch.float64)
+        op = pipeline.operator([k], [0] * members)
         state = torch.as_tensor(np.nan_to_num(values[:, k]))
         pred = op(state).numpy()
         for c, v in enumerate(variables):

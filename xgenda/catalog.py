@@ -25,6 +25,8 @@ from typing import Any, ClassVar
 import xarray as xr
 
 from xgenda._optional import require
+from xgenda.osse.store import demo_observations, demo_truth, open_observations, open_truth
+from xgenda.variables import standardize as _standardize
 
 BaseReader = require("intake.readers.readers", "xgenda.catalog").BaseReader
 
@@ -104,8 +106,6 @@ class ToyOceanReader(BaseReader):
     def _read(self, days: int = 365, size: int = 64, seed: int = 0,
               cache_dir: str | None = None, toy_ocean_kwargs: dict[str, Any] | None = None,
               **kwargs: Any) -> xr.Dataset:
-        from xgenda.osse.store import demo_truth, open_truth
-
         _no_extra(kwargs, type(self).__name__)
         path = demo_truth(int(days), int(size), int(seed), cache_dir=_cache(cache_dir),
                           **dict(toy_ocean_kwargs or {}))
@@ -127,8 +127,6 @@ class ToyOceanOSSEReader(BaseReader):
               obs_seed: int | None = None, cache_dir: str | None = None,
               toy_ocean_kwargs: dict[str, Any] | None = None,
               **observe_kwargs: Any) -> xr.DataTree:
-        from xgenda.osse.store import demo_observations, open_observations
-
         path = demo_observations(int(days), int(size), int(seed), cache_dir=_cache(cache_dir),
                                  obs_seed=obs_seed, toy_ocean_kwargs=toy_ocean_kwargs,
                                  **observe_kwargs)
@@ -158,8 +156,6 @@ class CopernicusMarineReader(BaseReader):
                 "copernicusmarine), network access and a Copernicus Marine account") from err
         ds = copernicusmarine.open_dataset(dataset_id=dataset_id, **kwargs)
         if standardize:
-            from xgenda.variables import standardize as _standardize
-
             ds = _standardize(ds)
         return ds
 

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from xgenda._optional import MissingOptionalDependency
+from xgenda._version import __version__
 
 COMMANDS: dict[str, str] = {
     "demo": "Run the end-to-end demo OSSE and write a report folder",
@@ -24,8 +25,6 @@ COMMANDS: dict[str, str] = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from xgenda import __version__
-
     parser = argparse.ArgumentParser(
         prog="xgenda", description="Generative data assimilation of the surface ocean."
     )

@@ -15,6 +15,7 @@ the prior mean (:data:`FAILURE_CHECKS`).
 from __future__ import annotations
 
 import datetime as _dt
+import importlib.metadata as md
 import os
 import platform
 import shutil
@@ -27,12 +28,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import xarray as xr
+from tqdm.auto import tqdm
 
 from xgenda._files import hidden_sibling, swap_in
 from xgenda._optional import require
+from xgenda._runtime import resolve_device
+from xgenda._version import __version__
+from xgenda.baselines.oi import optimal_interpolation
+from xgenda.catalog import open_catalog
 from xgenda.config import GUIDANCE, Heun
 from xgenda.diagnostics.plots import display_units
+from xgenda.diagnostics.summary import score_summary
 from xgenda.progress import dask_progress, on_terminal
 
 __all__ = ["FAILURE_CHECKS", "GLOSSARY", "DemoReport", "glossary_markdown",
@@ -200,8 +208,7 @@ def run_demo(
 def _run(tmp: Path, out: Path, *, days: int, members: int, steps: int, method: str,
          device: str, seed: int, prior: Any, cache_dir: Any, spinup_days: int, show: bool,
          allow_failure: bool, day: int | None, command: list[str]) -> DemoReport:
-    import xgenda
-    from xgenda.catalog import open_catalog
+    from xgenda.prior import Prior, load_demo_prior  # torch: once the demo runs
 
     timings: dict[str, float] = {}
     settings = {"days": days, "members": members, "steps": steps, "method": method,
@@ -216,9 +223,9 @@ def _run(tmp: Path, out: Path, *, days: int, members: int, steps: int, method: s
                "toy_ocean_kwargs": {"spinup_days": spinup_days}}
         truth_all = cat["toy_ocean_test"].read(**run)
         obs_all = cat["toy_ocean_osse"].read(**run)
-        prior = xgenda.load_demo_prior() if prior is None else prior
+        prior = load_demo_prior() if prior is None else prior
         if isinstance(prior, str | os.PathLike):
-            prior = xgenda.Prior.load(prior)
+            prior = Prior.load(prior)
         variables = list(prior.variables)
         truth = truth_all[variables].isel(time=slice(WARMUP_DAYS, WARMUP_DAYS + days)).load()
         obs = xr.DataTree.from_dict({name: obs_all[name].to_dataset() for name in ASSIMILATED})
@@ -242,10 +249,9 @@ def _run(tmp: Path, out: Path, *, days: int, members: int, steps: int, method: s
                 "optimal interpolation baseline (nadir SSH, L3 SST)"):
         with dask_progress("optimal interpolation", show):
             oi = xr.merge([
-                xgenda.baselines.optimal_interpolation(obs["nadir"].to_dataset(), template,
-                                                       "ssh"),
-                xgenda.baselines.optimal_interpolation(obs["l3_sst"].to_dataset(), template,
-                                                       "sst", max_obs=1000),
+                optimal_interpolation(obs["nadir"].to_dataset(), template, "ssh"),
+                optimal_interpolation(obs["l3_sst"].to_dataset(), template, "sst",
+                                      max_obs=1000),
             ]).compute()
         oi = _with_all_variables(oi, obs_all["l4_sss"].to_dataset(), truth)
 
@@ -286,11 +292,6 @@ def _with_all_variables(oi: xr.Dataset, l4_sss: xr.Dataset, truth: xr.Dataset) -
 
 def _scores(recs: Mapping[str, xr.Dataset], truth: xr.Dataset, variables: list[str],
             show: bool) -> Any:
-    import pandas as pd
-    from tqdm.auto import tqdm
-
-    from xgenda.diagnostics.summary import score_summary
-
     frames = [score_summary({name: rec}, truth, variables)
               for name, rec in tqdm(recs.items(), desc="scores", unit="method",
                                     total=len(recs), disable=not show)]
@@ -479,11 +480,6 @@ def _figures(out: Path, ens: xr.Dataset, oi: xr.Dataset, truth: xr.Dataset,
 
 
 def _provenance(settings: Mapping[str, Any], report: DemoReport, out: Path) -> list[str]:
-    import importlib.metadata as md
-
-    import xgenda
-    from xgenda._runtime import resolve_device
-
     prior = settings["prior"]
     versions = []
     for pkg in ("numpy", "xarray", "dask", "torch", "intake", "matplotlib"):
@@ -504,7 +500,7 @@ def _provenance(settings: Mapping[str, Any], report: DemoReport, out: Path) -> l
     lines = [
         f"- command: `{' '.join(settings['command'])}`",
         f"- created: {_dt.datetime.now(_dt.UTC):%Y-%m-%d %H:%M} UTC",
-        f"- packages: xgenda {xgenda.__version__}, Python {platform.python_version()}, "
+        f"- packages: xgenda {__version__}, Python {platform.python_version()}, "
         + ", ".join(versions),
         f"- prior: `{prior.id}` ({card_link})",
         f"- machine: {platform.platform()}, {platform.machine()}, {os.cpu_count()} CPU cores",

@@ -22,7 +22,8 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 import xarray as xr
 
-from xgenda.grid import select_time_range
+from xgenda._version import __version__
+from xgenda.grid import check_grid, select_time_range
 
 T = TypeVar("T", xr.Dataset, xr.DataArray)
 Climatology = Literal["month", "pixel"] | None
@@ -121,7 +122,6 @@ class Normalizer:
         if "month" in stats.coords:
             stats["month"].attrs = {"long_name": "calendar month", "units": "1"}
 
-        from xgenda._version import __version__
 
         stats.attrs = {
             "title": "xgenda normalization statistics",
@@ -369,7 +369,6 @@ def _fit_variables(ds: xr.Dataset, kind: str, variables: Sequence[str] | None) -
 def _fit_mean(da: xr.DataArray, kind: str) -> xr.DataArray:
     if kind == "none":
         return da.mean()
-    from xgenda.grid import check_grid
 
     check_grid(da, what=f"variable {da.name!r}")
     others = [d for d in da.dims if d not in _SPATIAL]

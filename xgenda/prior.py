@@ -18,6 +18,7 @@ import json
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -552,8 +553,6 @@ def clear_prior_cache() -> None:
 
 def demo_prior_path() -> Path:
     """Directory of the demo prior shipped with xgenda."""
-    from importlib.resources import files
-
     return Path(str(files("xgenda") / "assets" / "demo_prior"))
 
 

@@ -25,6 +25,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+from tqdm.auto import tqdm
+from tqdm.dask import TqdmCallback
+
 __all__ = ["dask_progress", "on_terminal", "progress_bars", "wanted"]
 
 _ENABLED: ContextVar[bool | None] = ContextVar("xgenda_progress", default=None)
@@ -62,8 +65,6 @@ def dask_progress(desc: str, enabled: bool = True) -> Iterator[None]:
     if not enabled:
         yield
         return
-    from tqdm.auto import tqdm
-    from tqdm.dask import TqdmCallback
 
     with TqdmCallback(desc=desc, unit="task", tqdm_class=tqdm):
         yield

@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from xgenda._files import hidden_sibling
+
 __all__ = ["missing_times", "resume_to_zarr"]
 
 
@@ -158,8 +160,6 @@ def resume_to_zarr(ens: xr.Dataset, store: Any, **to_zarr_kwargs: Any) -> np.nda
 
 def _create(ens: xr.Dataset, store: Any, to_zarr_kwargs: dict[str, Any]) -> None:
     """Write the store's metadata and coordinates; a local store appears in one rename."""
-    from xgenda._files import hidden_sibling
-
     # zarr format 2 with consolidated metadata: readable by every zarr client
     create = {"zarr_format": 2, "consolidated": True, **to_zarr_kwargs}
     if not isinstance(store, (str, os.PathLike)) or "://" in str(store):

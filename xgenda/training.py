@@ -25,6 +25,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 import xarray as xr
+import yaml
 
 from xgenda._runtime import resolve_device, set_torch_threads
 from xgenda._version import __version__
@@ -177,8 +178,6 @@ class TrainConfig:
     @classmethod
     def from_yaml(cls, path: str | os.PathLike[str]) -> TrainConfig:
         """Read a YAML file of config keys (relative paths resolve against its folder)."""
-        import yaml
-
         path = Path(path)
         values = yaml.safe_load(path.read_text()) or {}
         if not isinstance(values, Mapping):

@@ -10,9 +10,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
+import xarray as xr
+
 from xgenda.assimilation import assimilate
 from xgenda.config import GUIDANCE, Configuration, Window
 from xgenda.config.presets import PRESETS
+from xgenda.grid import regular
 
 #: Defaults of the options that :func:`xgenda.assimilate` takes as they are.
 _DEFAULTS = {name: p.default for name, p in inspect.signature(assimilate).parameters.items()
@@ -84,8 +89,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _open_observations(path: str, what: str = "observations") -> Any:
-    import xarray as xr
-
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"no {what} at {p}")
@@ -98,12 +101,6 @@ def _open_observations(path: str, what: str = "observations") -> Any:
 
 
 def _template(args: argparse.Namespace, prior: Any) -> Any:
-    import numpy as np
-    import pandas as pd
-    import xarray as xr
-
-    from xgenda.grid import regular
-
     if args.template:
         p = Path(args.template)
         if not p.exists():
@@ -148,8 +145,6 @@ def configuration(args: argparse.Namespace) -> Configuration:
 
 
 def run(args: argparse.Namespace) -> int:
-    import xarray as xr
-
     from xgenda.prior import cached_prior
     from xgenda.stream import resume_to_zarr
 

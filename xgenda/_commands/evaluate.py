@@ -27,9 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import xarray as xr
+
 from xgenda._files import hidden_sibling, swap_in
 from xgenda._version import __version__
 from xgenda.diagnostics.evaluation import TIME_TOLERANCE, evaluate, time_span
+from xgenda.grid import check_grid
 
 HELP = "Score a reconstruction against truth or withheld observations"
 
@@ -143,8 +146,6 @@ def _names(paths: list[str], names: list[str] | None) -> list[str]:
 
 
 def _open_dataset(path: str, what: str) -> Any:
-    import xarray as xr
-
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"no {what} at {p}")
@@ -161,8 +162,6 @@ def _open_dataset(path: str, what: str) -> Any:
 
 def _open_withheld(path: str) -> dict[str, Any]:
     """The withheld point observations of an OSSE tree: ``{"nadir": ds, "drifters": ds}``."""
-    import xarray as xr
-
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"no observations at {p}")
@@ -187,8 +186,6 @@ def _open_withheld(path: str) -> dict[str, Any]:
 
 
 def _check_reconstruction(rec: _Reconstruction) -> None:
-    from xgenda.grid import check_grid
-
     what = f"reconstruction {rec.name!r} ({rec.path})"
     gridded = [v for v, da in rec.data.data_vars.items() if {"lat", "lon"} <= set(da.dims)]
     if not gridded:

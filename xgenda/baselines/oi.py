@@ -24,10 +24,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import dask
+import dask.array as dsa
 import numpy as np
 import xarray as xr
+from scipy.linalg import cho_factor, cho_solve, solve_triangular
 
+from xgenda._version import __version__
+from xgenda.diagnostics._common import check_same_grid
 from xgenda.grid import EARTH_RADIUS_M, check_grid, time_blocks
+from xgenda.regrid import sample_points
 from xgenda.variables import VARIABLES
 
 __all__ = ["optimal_interpolation"]
@@ -138,9 +144,6 @@ def optimal_interpolation(
         pts = _prepare(obs_ds, var, t0, mean, signal_var, noise)
         data = _analyse(t_days, labels, lat, lon, pts, grid_mean, **params)
     else:
-        import dask
-        import dask.array as dsa
-
         pts_d = dask.delayed(_prepare, pure=True)(obs_ds, var, t0, mean, signal_var, noise)
         parts = []
         start = 0
@@ -168,8 +171,6 @@ def optimal_interpolation(
         },
         coords=coords,
     )
-    from xgenda import __version__
-
     out.attrs = {
         "title": f"optimal interpolation of {var}",
         "method": "optimal_interpolation",
@@ -225,7 +226,6 @@ def _grid_mean(mean: Any, template: xr.Dataset | xr.DataArray) -> Any:
         if extra or not {"lat", "lon"} <= set(mean.dims):
             raise ValueError(f"a prior-mean field needs dims (lat, lon) or (time, lat, lon); "
                              f"got {mean.dims}")
-        from xgenda.diagnostics._common import check_same_grid
 
         check_same_grid(mean, template, names=("prior mean", "template"))
         if "time" in mean.dims:
@@ -281,8 +281,6 @@ def _prepare(obs: xr.Dataset, var: str, t0: Any, mean: Any, signal_var: float | 
     lon = np.asarray(stacked["lon"].values, dtype=float)[ok]
     y, e = y[ok], e[ok]
     if isinstance(mean, xr.DataArray):
-        from xgenda.regrid import sample_points
-
         pts = xr.Dataset(coords={"time": ("obs", stacked["time"].values[ok]),
                                  "lat": ("obs", lat), "lon": ("obs", lon)})
         if "time" not in mean.dims:
@@ -334,8 +332,6 @@ def _analyse(t_days: np.ndarray, labels: np.ndarray, lat: np.ndarray, lon: np.nd
              grid_mean: Any, *, L: tuple[float, float, float], noise: float | str,
              window: float, max_obs: int, seed: int) -> np.ndarray:
     """Posterior mean and std on the grid at each of ``t_days``: array (2, nt, ny, nx)."""
-    from scipy.linalg import cho_factor, cho_solve, solve_triangular
-
     glat, glon = (a.ravel() for a in np.meshgrid(lat, lon, indexing="ij"))
     out = np.empty((2, t_days.size, lat.size * lon.size))
     fitted = float(pts.prior[0]) if pts.prior.size else 0.0

@@ -14,6 +14,7 @@ import pandas as pd
 import xarray as xr
 
 from xgenda.currents.stress import wind_stress
+from xgenda.diagnostics.dynamics import geostrophic_currents
 from xgenda.grid import check_grid
 
 WIND_VARS = ("uwind", "vwind")
@@ -160,8 +161,6 @@ def geostrophic_part(
     The zero fill keeps ``u = u_geo + u_ek + u_res`` true wherever the current is
     defined: what geostrophy cannot explain there goes to the other parts.
     """
-    from xgenda.diagnostics.dynamics import geostrophic_currents
-
     geo = geostrophic_currents(ds[[ssh]], ssh=ssh)
     out = []
     for name in ("u_geo", "v_geo"):

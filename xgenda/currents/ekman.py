@@ -19,6 +19,7 @@ from typing import Any, Literal
 import numpy as np
 import xarray as xr
 
+from xgenda._version import __version__
 from xgenda.currents._inputs import (
     at_times,
     forcing,
@@ -463,6 +464,4 @@ def _drag_from_attr(drag: Any) -> DragSpec:
 
 
 def _version() -> str:
-    from xgenda._version import __version__
-
     return __version__

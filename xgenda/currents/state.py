@@ -11,9 +11,11 @@ and the wind observations in xgenda's conventions.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from xgenda.currents._inputs import require_variables
@@ -141,8 +143,6 @@ def without_ekman(sets: Sequence[Any], ekman_model: EkmanModel, wind: xr.Dataset
         For smoothed (L4) total-current products, winds without times, or
         observations farther from every wind time than the wind's time step.
     """
-    from dataclasses import replace
-
     out, pred = [], None
     for s in sets:
         observed = [v for v in s.variables if v in ("u", "v")]
@@ -185,8 +185,6 @@ def without_ekman(sets: Sequence[Any], ekman_model: EkmanModel, wind: xr.Dataset
 def _nearest_times(have: Any, wanted: np.ndarray, name: str) -> np.ndarray:
     """Positions in ``have`` of the time nearest to each of ``wanted`` (clear error when
     one is farther than the spacing of ``have``)."""
-    import pandas as pd
-
     wanted = pd.DatetimeIndex(np.asarray(wanted).ravel()) if np.asarray(wanted).size else \
         pd.DatetimeIndex([])
     if len(wanted) == 0:

@@ -17,7 +17,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xarray as xr
+from tqdm.auto import tqdm
 
+from xgenda._version import __version__
 from xgenda.grid import EARTH_RADIUS_M, GRAVITY, OMEGA, TIME_ATTRS, regular
 from xgenda.progress import on_terminal, wanted
 from xgenda.variables import VARIABLES
@@ -284,7 +286,6 @@ def toy_ocean(
                              "sign(f0)) * (uwind + i vwind), added to u and v",
         }
 
-    from xgenda._version import __version__
 
     attrs = {
         "title": "xgenda toy ocean: two-layer quasi-geostrophic nature run with SST/SSS",
@@ -340,8 +341,6 @@ def _integrate(model: Any, spinup_days: int, days: int, fixed_steps: int | None,
     Returns the snapshots (psi1, u1, v1, sst anomaly, sss anomaly), each (days, ny, nx)
     float32, and the smallest and largest time step used (s).
     """
-    from tqdm.auto import tqdm
-
     progress = wanted(progress, default=on_terminal())
     steps = fixed_steps or _adapted_steps(model, 0)
     model.set_dt(SECONDS_PER_DAY / steps)

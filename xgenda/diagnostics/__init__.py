@@ -21,6 +21,8 @@ from typing import Any
 
 import xarray as xr
 
+from xgenda.diagnostics import _common, alongtrack, dynamics, scores, spectra
+
 __all__ = ["Diagnostics"]
 
 
@@ -42,29 +44,21 @@ class Diagnostics:
     # -- spectra ----------------------------------------------------------
     def isotropic_spectrum(self, var: str | None = None, **kwargs: Any) -> xr.DataArray:
         """See :func:`xgenda.diagnostics.spectra.isotropic_spectrum`."""
-        from xgenda.diagnostics.spectra import isotropic_spectrum
-
-        return isotropic_spectrum(self._obj, var, **kwargs)
+        return spectra.isotropic_spectrum(self._obj, var, **kwargs)
 
     def wavenumber_spectrum(self, var: str | None = None, **kwargs: Any) -> xr.DataArray:
         """See :func:`xgenda.diagnostics.spectra.wavenumber_spectrum`."""
-        from xgenda.diagnostics.spectra import wavenumber_spectrum
-
-        return wavenumber_spectrum(self._obj, var, **kwargs)
+        return spectra.wavenumber_spectrum(self._obj, var, **kwargs)
 
     def wavenumber_frequency_spectrum(self, var: str | None = None, **kwargs: Any
                                       ) -> xr.DataArray:
         """See :func:`xgenda.diagnostics.spectra.wavenumber_frequency_spectrum`."""
-        from xgenda.diagnostics.spectra import wavenumber_frequency_spectrum
-
-        return wavenumber_frequency_spectrum(self._obj, var, **kwargs)
+        return spectra.wavenumber_frequency_spectrum(self._obj, var, **kwargs)
 
     def psd_score(self, truth: xr.Dataset | xr.DataArray, var: str | None = None,
                   **kwargs: Any) -> xr.DataArray:
         """See :func:`xgenda.diagnostics.spectra.psd_score`."""
-        from xgenda.diagnostics.spectra import psd_score
-
-        return psd_score(self._obj, truth, var, **kwargs)
+        return spectra.psd_score(self._obj, truth, var, **kwargs)
 
     def effective_resolution(self, truth: xr.Dataset | xr.DataArray, var: str | None = None,
                              **kwargs: Any) -> xr.DataArray | xr.Dataset:
@@ -72,9 +66,7 @@ class Diagnostics:
 
         See :func:`xgenda.diagnostics.spectra.effective_resolution`.
         """
-        from xgenda.diagnostics.spectra import effective_resolution
-
-        return effective_resolution(self._obj, truth, var, **kwargs)
+        return spectra.effective_resolution(self._obj, truth, var, **kwargs)
 
     # -- scores -----------------------------------------------------------
     def scores(self, truth: xr.Dataset | xr.DataArray, variables: Any = None,
@@ -83,58 +75,42 @@ class Diagnostics:
 
         See :func:`xgenda.diagnostics.scores.scores`.
         """
-        from xgenda.diagnostics.scores import scores
-
-        return scores(self._obj, truth, variables, **kwargs)
+        return scores.scores(self._obj, truth, variables, **kwargs)
 
     def rmse(self, truth: xr.Dataset | xr.DataArray, var: str | None = None, **kwargs: Any
              ) -> Any:
         """See :func:`xgenda.diagnostics.scores.rmse`."""
-        from xgenda.diagnostics.scores import rmse
-
-        return rmse(self._obj, truth, var, **kwargs)
+        return scores.rmse(self._obj, truth, var, **kwargs)
 
     def odc_scores(self, truth: xr.Dataset | xr.DataArray, var: str | None = None,
                    **kwargs: Any) -> xr.Dataset:
         """See :func:`xgenda.diagnostics.scores.odc_scores`."""
-        from xgenda.diagnostics.scores import odc_scores
-
-        return odc_scores(self._obj, truth, var, **kwargs)
+        return scores.odc_scores(self._obj, truth, var, **kwargs)
 
     def crps(self, truth: xr.Dataset | xr.DataArray, var: str | None = None, **kwargs: Any
              ) -> Any:
         """See :func:`xgenda.diagnostics.scores.crps`."""
-        from xgenda.diagnostics.scores import crps
-
-        return crps(self._obj, truth, var, **kwargs)
+        return scores.crps(self._obj, truth, var, **kwargs)
 
     def spread_skill_ratio(self, truth: xr.Dataset | xr.DataArray, var: str | None = None,
                            **kwargs: Any) -> Any:
         """See :func:`xgenda.diagnostics.scores.spread_skill_ratio`."""
-        from xgenda.diagnostics.scores import spread_skill_ratio
-
-        return spread_skill_ratio(self._obj, truth, var, **kwargs)
+        return scores.spread_skill_ratio(self._obj, truth, var, **kwargs)
 
     def rank_histogram(self, truth: xr.Dataset | xr.DataArray, var: str | None = None,
                        **kwargs: Any) -> Any:
         """See :func:`xgenda.diagnostics.scores.rank_histogram`."""
-        from xgenda.diagnostics.scores import rank_histogram
-
-        return rank_histogram(self._obj, truth, var, **kwargs)
+        return scores.rank_histogram(self._obj, truth, var, **kwargs)
 
     def ensemble_mean(self) -> xr.Dataset | xr.DataArray:
         """Mean over ``member``."""
-        from xgenda.diagnostics._common import MEMBER
-
-        if MEMBER not in self._obj.dims:
+        if _common.MEMBER not in self._obj.dims:
             raise ValueError(f"no 'member' dim; dims are {tuple(self._obj.dims)}")
-        return self._obj.mean(MEMBER, keep_attrs=True)
+        return self._obj.mean(_common.MEMBER, keep_attrs=True)
 
     def spread(self) -> xr.Dataset | xr.DataArray:
         """Ensemble standard deviation over ``member`` (ddof=1)."""
-        from xgenda.diagnostics.scores import ensemble_spread
-
-        return ensemble_spread(self._obj)
+        return scores.ensemble_spread(self._obj)
 
     # -- along-track ------------------------------------------------------
     def alongtrack_scores(self, tracks: Any, var: str = "ssh", **kwargs: Any) -> xr.Dataset:
@@ -142,53 +118,37 @@ class Diagnostics:
 
         See :func:`xgenda.diagnostics.alongtrack.alongtrack_scores`.
         """
-        from xgenda.diagnostics.alongtrack import alongtrack_scores
-
-        return alongtrack_scores(self._obj, tracks, var, **kwargs)
+        return alongtrack.alongtrack_scores(self._obj, tracks, var, **kwargs)
 
     def alongtrack_rmse_scores(self, tracks: Any, var: str = "ssh", **kwargs: Any
                                ) -> xr.Dataset:
         """See :func:`xgenda.diagnostics.alongtrack.alongtrack_rmse_scores`."""
-        from xgenda.diagnostics.alongtrack import alongtrack_rmse_scores
-
-        return alongtrack_rmse_scores(self._obj, tracks, var, **kwargs)
+        return alongtrack.alongtrack_rmse_scores(self._obj, tracks, var, **kwargs)
 
     def alongtrack_psd_score(self, tracks: Any, var: str = "ssh", **kwargs: Any) -> xr.Dataset:
         """See :func:`xgenda.diagnostics.alongtrack.alongtrack_psd_score`."""
-        from xgenda.diagnostics.alongtrack import alongtrack_psd_score
-
-        return alongtrack_psd_score(self._obj, tracks, var, **kwargs)
+        return alongtrack.alongtrack_psd_score(self._obj, tracks, var, **kwargs)
 
     # -- dynamics ---------------------------------------------------------
     def geostrophic_currents(self, ssh: str = "ssh", **kwargs: Any) -> xr.Dataset:
         """See :func:`xgenda.diagnostics.dynamics.geostrophic_currents`."""
-        from xgenda.diagnostics.dynamics import geostrophic_currents
-
-        return geostrophic_currents(self._obj, ssh, **kwargs)
+        return dynamics.geostrophic_currents(self._obj, ssh, **kwargs)
 
     def vorticity(self, u: str = "u", v: str = "v", **kwargs: Any) -> xr.DataArray:
         """Relative vorticity over f. See :func:`xgenda.diagnostics.dynamics.vorticity`."""
-        from xgenda.diagnostics.dynamics import vorticity
-
-        return vorticity(self._dataset(), u, v, **kwargs)
+        return dynamics.vorticity(self._dataset(), u, v, **kwargs)
 
     def strain_rate(self, u: str = "u", v: str = "v", **kwargs: Any) -> xr.DataArray:
         """See :func:`xgenda.diagnostics.dynamics.strain_rate`."""
-        from xgenda.diagnostics.dynamics import strain_rate
-
-        return strain_rate(self._dataset(), u, v, **kwargs)
+        return dynamics.strain_rate(self._dataset(), u, v, **kwargs)
 
     def divergence(self, u: str = "u", v: str = "v", **kwargs: Any) -> xr.DataArray:
         """See :func:`xgenda.diagnostics.dynamics.divergence`."""
-        from xgenda.diagnostics.dynamics import divergence
-
-        return divergence(self._dataset(), u, v, **kwargs)
+        return dynamics.divergence(self._dataset(), u, v, **kwargs)
 
     def drifter_errors(self, drifters: xr.Dataset, **kwargs: Any) -> xr.Dataset:
         """See :func:`xgenda.diagnostics.dynamics.drifter_errors`."""
-        from xgenda.diagnostics.dynamics import drifter_errors
-
-        return drifter_errors(self._dataset(), drifters, **kwargs)
+        return dynamics.drifter_errors(self._dataset(), drifters, **kwargs)
 
     def _dataset(self) -> xr.Dataset:
         obj = self._obj

@@ -23,11 +23,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import dask
+import dask.array
 import numpy as np
+import scipy.signal
 import xarray as xr
 
 from xgenda.diagnostics._common import MEMBER, get_var, units_of
+from xgenda.diagnostics.spectra import _first_crossing
 from xgenda.grid import EARTH_RADIUS_M
+from xgenda.regrid import sample_points
 
 __all__ = ["alongtrack_psd_score", "alongtrack_rmse_scores", "alongtrack_scores",
            "sample_alongtrack", "track_segments"]
@@ -52,8 +57,6 @@ def sample_alongtrack(obj: xr.Dataset | xr.DataArray, tracks: Any, var: str = "s
         ``observed`` (the withheld values) and ``mapped`` (the map or ensemble mean
         interpolated there), with the tracks' coordinates.
     """
-    from xgenda.regrid import sample_points
-
     trk = _as_dataset(tracks)
     if "obs" not in trk.dims:
         raise ValueError(f"tracks have no 'obs' dim (dims {tuple(trk.dims)}); along-track "
@@ -194,8 +197,6 @@ def alongtrack_psd_score(obj: xr.Dataset | xr.DataArray, tracks: Any, var: str =
         Along ``wavenumber`` (cycles km-1, coord ``wavelength`` in km): ``psd_obs``,
         ``psd_err``, ``psd_score``; scalars ``lambda_x`` (km) and ``n_segments``.
     """
-    from xgenda.diagnostics.spectra import _first_crossing
-
     pts = sample_alongtrack(obj, tracks, var, time_tolerance=time_tolerance)
     segments, dx = track_segments(pts, segment_km=segment_km, overlap=overlap,
                                   max_gap_s=max_gap_s)
@@ -204,8 +205,6 @@ def alongtrack_psd_score(obj: xr.Dataset | xr.DataArray, tracks: Any, var: str =
     k = np.fft.rfftfreq(npt, d=dx)
 
     def welch(obs: np.ndarray, mapped: np.ndarray) -> np.ndarray:
-        import scipy.signal
-
         o, m = obs[segments], mapped[segments]
         keep = np.isfinite(o).all(1) & np.isfinite(m).all(1)
         if not keep.any():
@@ -220,9 +219,6 @@ def alongtrack_psd_score(obj: xr.Dataset | xr.DataArray, tracks: Any, var: str =
 
     o_data, m_data = pts["observed"].data, pts["mapped"].data
     if hasattr(o_data, "dask") or hasattr(m_data, "dask"):
-        import dask
-        import dask.array
-
         result = dask.array.from_delayed(dask.delayed(welch)(o_data, m_data), (3, nfreq),
                                          dtype=float)
     else:

@@ -18,6 +18,7 @@ import xarray as xr
 
 from xgenda.diagnostics._common import MEMBER, get_var
 from xgenda.grid import EARTH_RADIUS_M, GRAVITY, check_grid, coriolis, metrics
+from xgenda.regrid import sample_points
 from xgenda.variables import cf_attrs
 
 __all__ = [
@@ -218,8 +219,6 @@ def drifter_errors(
     member : {"mean", "each"}
         Score the ensemble mean (default) or every member (statistics keep ``member``).
     """
-    from xgenda.regrid import sample_points
-
     uu, vv = _currents(obj, u, v)
     du, dv = drifter_u or u, drifter_v or v
     for name in (du, dv):

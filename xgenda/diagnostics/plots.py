@@ -16,6 +16,13 @@ import xarray as xr
 
 from xgenda._optional import require
 from xgenda.diagnostics._common import MEMBER, get_var, units_of
+from xgenda.diagnostics.scores import _pairs, rank_histogram
+from xgenda.diagnostics.spectra import (
+    _error_and_truth,
+    effective_resolution,
+    isotropic_spectrum,
+    psd_score,
+)
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -120,13 +127,6 @@ class Plots:
     def spectrum(self, truth: xr.Dataset | xr.DataArray, var: str | None = "ssh", *,
                  save: str | os.PathLike[str] | None = None, **kwargs: Any) -> Figure:
         """Isotropic PSDs of truth, reconstruction and error; PSD score with its 0.5 crossing."""
-        from xgenda.diagnostics.spectra import (
-            _error_and_truth,
-            effective_resolution,
-            isotropic_spectrum,
-            psd_score,
-        )
-
         err, tru = _error_and_truth(self._obj, truth, var, "mean")
         rec = (err + tru).rename(err.name).assign_attrs(err.attrs)
         curves = {"truth": isotropic_spectrum(tru, **kwargs),
@@ -161,8 +161,6 @@ class Plots:
     def spread_skill(self, truth: xr.Dataset | xr.DataArray, var: str | None = "ssh", *,
                      dim: str = "time", save: str | os.PathLike[str] | None = None) -> Figure:
         """Ensemble spread against the RMSE of the ensemble mean, along ``dim``."""
-        from xgenda.diagnostics.scores import _pairs
-
         ((_, rec, tru),) = _pairs(self._obj, truth, var)
         if MEMBER not in rec.dims:
             raise ValueError("a spread-skill plot needs an ensemble with a 'member' dim")
@@ -206,8 +204,6 @@ class Plots:
     def rank_histogram(self, truth: xr.Dataset | xr.DataArray, var: str | None = "ssh", *,
                        seed: int = 0, save: str | os.PathLike[str] | None = None) -> Figure:
         """Rank histogram (relative frequency) with the flat reference line."""
-        from xgenda.diagnostics.scores import rank_histogram
-
         hist = rank_histogram(self._obj, truth, var, seed=seed)
         hist = (hist[var] if isinstance(hist, xr.Dataset) else hist).compute()
         freq = hist / hist.sum()

@@ -30,7 +30,9 @@ from collections.abc import Hashable, Mapping, Sequence
 from typing import Literal
 
 import numpy as np
+import scipy.signal
 import xarray as xr
+import xrft
 
 from xgenda.diagnostics._common import (
     MEMBER,
@@ -96,8 +98,6 @@ def power_spectrum(
     DataArray
         Dims ``freq_<dim>`` (xrft naming, centred at 0) plus the untransformed dims.
     """
-    import xrft
-
     dims = list(steps)
     require_dims(da, dims)
     for d in dims:
@@ -133,8 +133,6 @@ def power_spectrum(
 
 
 def _window_energy(da: xr.DataArray, dims: list[str], window: str | None) -> xr.DataArray:
-    import scipy.signal
-
     out = xr.DataArray(1.0)
     for d in dims:
         n = da.sizes[d]
@@ -263,8 +261,6 @@ def isotropic_spectrum(
     >>> e.dims
     ('freq_r',)
     """
-    import xrft
-
     ps = wavenumber_spectrum(obj, var, window=window, detrend=detrend, average=None)
     kmax = min(float(ps.freq_lat.max()), float(ps.freq_lon.max()))
     with warnings.catch_warnings():

@@ -10,7 +10,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import xarray as xr
+
+from xgenda.diagnostics import dynamics, scores, spectra
 
 __all__ = ["COLUMNS", "score_summary"]
 
@@ -49,10 +52,6 @@ def score_summary(
         resolution ``lambda_km`` (PSD score crossing 0.5), ensemble ``crps`` and
         ``spread_skill`` ratio, and drifter RMSE of ``u``, ``v`` (m s-1).
     """
-    import pandas as pd
-
-    from xgenda.diagnostics import dynamics, scores, spectra
-
     if variables is None:
         variables = [str(v) for v in truth.data_vars
                      if any(v in rec.data_vars for rec in reconstructions.values())]

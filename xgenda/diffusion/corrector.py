@@ -18,6 +18,7 @@ import math
 from typing import Literal
 
 import torch
+from tqdm.auto import tqdm
 
 from xgenda.diffusion.sampling import Denoiser, NoiseSource, edm_sample
 
@@ -93,8 +94,6 @@ def pc_sample(denoise: Denoiser, noise: torch.Tensor, sigmas: torch.Tensor,
     steps = sigmas.numel() - 1
     indices = range(steps)
     if progress:
-        from tqdm.auto import tqdm
-
         indices = tqdm(indices, desc="sampling (predictor-corrector)", unit="step")
     x = noise * sigmas[0]
     for i in indices:

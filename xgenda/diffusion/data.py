@@ -11,7 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import dask
+import dask.array as dsa
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 if TYPE_CHECKING:
@@ -148,8 +151,6 @@ def _normalization(ds: xr.Dataset, variables: list[str], normalizer: Normalizer 
     grid = xr.Dataset(coords={"lat": ds["lat"], "lon": ds["lon"]})
     slots = np.zeros(nt, np.int64)
     if normalizer.climatology == "month":
-        import pandas as pd
-
         months = np.asarray(normalizer.stats["month"].values, dtype=int)
         grid = grid.assign_coords(time=pd.to_datetime([f"2001-{m:02d}-15" for m in months]))
         data_months = ds["time"].dt.month.values
@@ -169,8 +170,5 @@ def _normalization(ds: xr.Dataset, variables: list[str], normalizer: Normalizer 
 def _compute_stack(arrays: list[Any]) -> np.ndarray:
     """Stack patch arrays, computing every dask-backed one in a single call."""
     if any(hasattr(a, "dask") for a in arrays):
-        import dask
-        import dask.array as dsa
-
         return np.asarray(dask.compute(dsa.stack(arrays))[0])
     return np.stack([np.asarray(a) for a in arrays])

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from xgenda.diffusion.checkpoint import TrainingState, write_checkpoint
 from xgenda.diffusion.edm import EDMPrecond, edm_loss
@@ -171,7 +172,6 @@ def _mean(values: Any) -> float | None:
 def _progress(cfg: Any, step: int) -> Any:
     if not wanted(None, default=cfg.progress):  # a progress_bars() context wins
         return None
-    from tqdm.auto import tqdm
 
     return tqdm(total=cfg.steps, initial=step, desc="training", unit="step")
 

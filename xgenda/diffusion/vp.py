@@ -25,6 +25,7 @@ import math
 from collections.abc import Callable
 
 import torch
+from tqdm.auto import tqdm
 
 from xgenda.config import GendaDDIM
 from xgenda.diffusion.sampling import Denoiser
@@ -83,8 +84,6 @@ def genda_sample(denoise: Denoiser, noise: torch.Tensor, steps: int = GendaDDIM.
     times = torch.linspace(1.0, 0.0, int(steps) + 1, dtype=torch.float64)
     indices = range(int(steps))
     if progress:
-        from tqdm.auto import tqdm
-
         indices = tqdm(indices, desc="sampling (GenDA DDIM)", unit="step")
     dtype, device = noise.dtype, noise.device
     with torch.no_grad():

@@ -29,6 +29,7 @@ import xarray as xr
 from xgenda.grid import wrap_lon
 from xgenda.obs.collect import ObservationSet, to_days
 from xgenda.obs.compile import AnalysisGrid, _values_and_errors
+from xgenda.variables import units_of
 
 __all__ = ["Innovations", "QualityControl", "innovations", "quality_control"]
 
@@ -263,8 +264,6 @@ def _caller_level() -> int:
 
 
 def _units(variable: str) -> str:
-    from xgenda.variables import units_of
-
     return units_of(variable)
 
 

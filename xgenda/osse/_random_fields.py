@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
+from scipy import fft
 
 
 def evolving_field(
@@ -46,8 +47,6 @@ def evolving_field(
     dt_days : float
         Time between consecutive fields (days).
     """
-    from scipy import fft
-
     # Pad by a few correlation lengths (at most doubling the domain) so that opposite
     # edges of the periodic FFT grid are uncorrelated.
     py = fft.next_fast_len(ny + min(ny, int(np.ceil(4 * length_km / dy_km))), real=True)

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 import numpy as np
 import xarray as xr
 
+from xgenda.grid import mean_spacing_km
 from xgenda.osse._random_fields import evolving_field
 from xgenda.osse._sampling import time_step_days
 from xgenda.variables import VARIABLES
@@ -106,8 +107,6 @@ def l3_observations(
         ``var`` and ``<var>_error`` on the grid (NaN where unobserved), a
         ``cloud_fraction`` coordinate along time, ``attrs["genda_obs"] = "grid"``.
     """
-    from xgenda.grid import mean_spacing_km
-
     field = truth[var].transpose("time", "lat", "lon")
     values = np.asarray(field.values, dtype=float)
     ocean = np.isfinite(values)

@@ -8,10 +8,22 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
+from tqdm.auto import tqdm
 
+from xgenda._version import __version__
 from xgenda.grid import check_grid, mean_spacing_km
 from xgenda.osse._sampling import GriddedTruth, component_rng
-from xgenda.osse.orbits import DEFAULT_CONSTELLATION, WITHHELD_ORBIT, Orbit, get_orbit
+from xgenda.osse.clouds import l3_observations
+from xgenda.osse.drifters import drifter_observations
+from xgenda.osse.l4 import DEFAULT_L4_SIGMA_KM, l4_observations
+from xgenda.osse.orbits import (
+    DEFAULT_CONSTELLATION,
+    WITHHELD_ORBIT,
+    Orbit,
+    get_orbit,
+    nadir_observations,
+)
+from xgenda.osse.swot import swot_observations
 from xgenda.progress import wanted
 
 __all__ = ["observe"]
@@ -175,8 +187,6 @@ def observe(
     iterator: Any = names
     progress = wanted(progress)
     if progress:
-        from tqdm.auto import tqdm
-
         iterator = tqdm(names, desc="observe", unit="instrument")
     for name in iterator:
         if progress:
@@ -202,8 +212,6 @@ def observe(
 
 def _nadir(ssh: GriddedTruth, orbits: Sequence[Orbit], seed: int, noise: float,
            long_error: float, withheld: bool = False) -> xr.Dataset:
-    from xgenda.osse.orbits import nadir_observations
-
     prefix = "withheld_nadir" if withheld else "nadir"
     rngs = [component_rng(seed, f"{prefix}/{o.name}") for o in orbits]
     out = nadir_observations(ssh, orbits, rngs, noise=noise, long_wavelength_error=long_error)
@@ -213,30 +221,22 @@ def _nadir(ssh: GriddedTruth, orbits: Sequence[Orbit], seed: int, noise: float,
 
 
 def _swot(ssh: GriddedTruth, seed: int, pixel_km: float, noise: float) -> xr.Dataset:
-    from xgenda.osse.swot import swot_observations
-
     return swot_observations(ssh, component_rng(seed, "swot"), pixel_km=pixel_km, noise=noise)
 
 
 def _l3(truth: xr.Dataset, seed: int, cover: float, noise: float,
         cloud_options: Mapping[str, float] | None) -> xr.Dataset:
-    from xgenda.osse.clouds import l3_observations
-
     return l3_observations(truth, component_rng(seed, "l3_sst"), cover=cover, noise=noise,
                            cloud_options=cloud_options)
 
 
 def _l4_task(truth: xr.Dataset, var: str, seed: int, sigma_km: float, sigma_days: float,
              error: float | None) -> Callable[[], xr.Dataset]:
-    from xgenda.osse.l4 import l4_observations
-
     return lambda: l4_observations(truth, var, component_rng(seed, f"l4_{var}"),
                                    sigma_km=sigma_km, sigma_days=sigma_days, error=error)
 
 
 def _drifters(truth: xr.Dataset, seed: int, n: int, noise: float) -> xr.Dataset:
-    from xgenda.osse.drifters import drifter_observations
-
     out = drifter_observations(GriddedTruth(truth, ("u", "v")), component_rng(seed, "drifters"),
                                n=n, velocity_noise=noise)
     out.attrs["genda_role"] = "evaluation"
@@ -308,8 +308,6 @@ def _nadir_orbits(nadirs: int | Sequence[str | Orbit]) -> list[Orbit]:
 
 
 def _l4_sigmas(truth: xr.Dataset, l4_sigma_km: Mapping[str, float] | None) -> dict[str, float]:
-    from xgenda.osse.l4 import DEFAULT_L4_SIGMA_KM
-
     if l4_sigma_km is None:
         out = {v: s for v, s in DEFAULT_L4_SIGMA_KM.items() if v in truth.data_vars}
     else:
@@ -322,8 +320,6 @@ def _l4_sigmas(truth: xr.Dataset, l4_sigma_km: Mapping[str, float] | None) -> di
 
 
 def _root_attrs(truth: xr.Dataset, seed: int, settings: dict[str, Any]) -> dict[str, Any]:
-    from xgenda._version import __version__
-
     time = truth["time"].values
     return {
         "title": "xgenda OSSE observations",

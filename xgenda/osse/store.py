@@ -10,6 +10,7 @@ opens them without warnings.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import os
 import shutil
@@ -18,8 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import xarray as xr
+from tqdm.auto import tqdm
 
 from xgenda._files import hidden_sibling, swap_in
+from xgenda._version import __version__
+from xgenda.osse.observe import observe
 
 __all__ = ["demo_observations", "demo_truth", "open_observations", "open_truth", "simulate",
            "write_zarr"]
@@ -101,8 +105,6 @@ def _chunked_tree(tree: xr.DataTree) -> xr.DataTree:
 
 
 def _key(parameters: Mapping[str, Any]) -> str:
-    from xgenda._version import __version__
-
     text = json.dumps({"version": __version__, **parameters}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:10]
 
@@ -150,8 +152,6 @@ def demo_observations(days: int, size: int, seed: int, *, cache_dir: str | os.Pa
     **observe_kwargs
         Arguments of :func:`xgenda.osse.observe`.
     """
-    from xgenda.osse.observe import observe
-
     obs_seed = seed if obs_seed is None else obs_seed
     truth_path = demo_truth(days, size, seed, cache_dir=cache_dir, **dict(toy_ocean_kwargs or {}))
     params = {"truth": truth_path.name, "obs_seed": obs_seed, **observe_kwargs}
@@ -208,8 +208,7 @@ def simulate(
     (Path, Path)
         The truth and observation stores.
     """
-    from xgenda.datasets import toy_ocean
-    from xgenda.osse.observe import observe
+    from xgenda.datasets import toy_ocean  # looked up at each call: it can be stood in for
 
     _check_run(days, size, seed)
     out = Path(out)
@@ -218,7 +217,6 @@ def simulate(
         for p in (truth_path, obs_path):
             if p.exists():
                 raise FileExistsError(f"{p} already exists; pass --overwrite to replace it")
-    from tqdm.auto import tqdm
 
     stages = tqdm(total=4, desc="simulate", unit="stage", disable=not progress)
     with stages:
@@ -248,8 +246,6 @@ def simulate(
 
 def _run_toy_ocean(toy_ocean: Any, days: int, size: int, seed: int, progress: bool,
                    kwargs: dict[str, Any]) -> xr.Dataset:
-    import inspect
-
     # Show the nature run's own progress bar when it has one.
     if progress and "progress" in inspect.signature(toy_ocean).parameters:
         kwargs.setdefault("progress", True)

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
+from scipy.spatial import ConvexHull, Delaunay, cKDTree
 
 from xgenda.regrid.common import regrid_object
 
@@ -64,8 +65,6 @@ class CurvilinearRegridder:
         target_lon: xr.DataArray,
         method: str,
     ) -> None:
-        from scipy.spatial import cKDTree
-
         if method not in ("bilinear", "nearest"):
             raise NotImplementedError(
                 f"method={method!r} is not available for curvilinear sources with the native "
@@ -190,8 +189,6 @@ def _barycentric_weights(
     Weights are NaN for queries outside the triangulation or in a triangle that bridges a
     gap (see ``_LONG_EDGE_FACTOR``); the third return value says which queries are inside.
     """
-    from scipy.spatial import Delaunay
-
     with _single_threaded_blas():
         triangulation = Delaunay(points)
         simplex = np.full(len(queries), -1)
@@ -209,8 +206,6 @@ def _barycentric_weights(
 
 def _inside_convex_hull(points: np.ndarray, queries: np.ndarray, block: int = 65536) -> np.ndarray:
     """Whether each 2-D query point lies in the convex hull of ``points`` (or on it)."""
-    from scipy.spatial import ConvexHull
-
     equations = ConvexHull(points).equations  # rows (nx, ny, offset); inside: n.x + c <= 0
     scale = 1e-9 * (1.0 + np.abs(points).max())
     inside = np.empty(len(queries), dtype=bool)

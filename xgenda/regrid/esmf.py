@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Any
 
+import cf_xarray
 import numpy as np
 import xarray as xr
 
@@ -44,7 +45,6 @@ def _grid_for_esmf(
     if lat.ndim == 1:
         return grid.assign_coords(lat_b=("lat_b", np.clip(_corners_1d(lat.values), -90, 90)),
                                   lon_b=("lon_b", _corners_1d(lon.values)))
-    import cf_xarray
 
     # cf-xarray guesses 2-D cell bounds from centres; ESMF wants (ny+1, nx+1) corners.
     dims = lat.dims

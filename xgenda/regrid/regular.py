@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import xarray as xr
+import xarray_regrid  # noqa: F401  (registers the .regrid accessor)
 
 from xgenda.grid import _edges
 from xgenda.regrid.common import LonFrame, regrid_object
@@ -93,8 +94,6 @@ class RegularRegridder:
         return out.where(xr.DataArray(inside, dims=("lat", "lon")))
 
     def _conservative(self, ds: xr.Dataset) -> xr.Dataset:
-        import xarray_regrid  # noqa: F401  (registers the .regrid accessor)
-
         # xarray-regrid's overlap weights assume contiguous target cells: give it only the
         # target columns over the source, sorted, and reindex onto the full target after.
         unique = np.unique(self.mapped_lon[self.lon_inside])
