@@ -54,3 +54,17 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def demo_osse():
+    """The demo prior, three analysis days of a toy-ocean SSH truth and the OSSE
+    observations of its four days (nadir SSH, L3 SST; no drifters)."""
+    import xgenda
+
+    prior = xgenda.load_demo_prior()
+    truth = xgenda.datasets.toy_ocean(days=4, size=prior.patch_size, seed=7, spinup_days=60,
+                                      progress=False)
+    obs = xgenda.osse.observe(truth, nadirs=4, swot=False, sst_cloud_cover=0.3, seed=0,
+                              drifters=0)
+    return prior, truth.isel(time=slice(1, None))[["ssh"]], obs

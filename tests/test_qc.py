@@ -21,15 +21,11 @@ MEAN, STD = 0.1, 0.2
 
 
 @pytest.fixture(scope="module")
-def toy():
+def toy(demo_osse):
     """The demo prior and a toy-ocean OSSE (nadir SSH, L3 SST) of three analysis days."""
-    prior = xgenda.load_demo_prior()
-    truth = xgenda.datasets.toy_ocean(days=4, size=prior.patch_size, seed=7, spinup_days=60,
-                                      progress=False)
-    obs = xgenda.osse.observe(truth, nadirs=4, swot=False, sst_cloud_cover=0.3, seed=0,
-                              drifters=0)
+    prior, truth, obs = demo_osse
     tree = xr.DataTree.from_dict({k: obs[k].to_dataset() for k in ("nadir", "l3_sst")})
-    return prior, truth.isel(time=slice(1, None))[["ssh"]], tree
+    return prior, truth, tree
 
 
 def _gaussian_case(values: np.ndarray):

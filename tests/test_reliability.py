@@ -20,15 +20,10 @@ MEAN, STD = 0.1, 0.2
 
 
 @pytest.fixture(scope="module")
-def toy():
+def toy(demo_osse):
     """The demo prior and a toy-ocean OSSE (nadir SSH, L3 SST) of three analysis days."""
-    prior = xgenda.load_demo_prior()
-    truth = xgenda.datasets.toy_ocean(days=4, size=prior.patch_size, seed=7, spinup_days=60,
-                                      progress=False)
-    obs = xgenda.osse.observe(truth, nadirs=4, swot=False, sst_cloud_cover=0.3, seed=0,
-                              drifters=0)
-    nadir = obs["nadir"].to_dataset()
-    return prior, truth.isel(time=slice(1, None))[["ssh"]], nadir, obs["l3_sst"].to_dataset()
+    prior, truth, obs = demo_osse
+    return prior, truth, obs["nadir"].to_dataset(), obs["l3_sst"].to_dataset()
 
 
 def _tree(nadir, l3):
