@@ -131,5 +131,9 @@ def _window(window: Window | None, base: Window, given: Mapping[str, Any]) -> Wi
     _clash(window, ("time_window", "time_error_growth"), given, "window")
     if window is not None:
         return window
-    return Window(given.get("time_window", base.half_width),
-                  given.get("time_error_growth", base.error_growth))
+    try:
+        return Window(given.get("time_window", base.half_width),
+                      given.get("time_error_growth", base.error_growth))
+    except ValueError as err:
+        raise ValueError(f"time_window / time_error_growth (a Window's half_width / "
+                         f"error_growth): {err}") from None
