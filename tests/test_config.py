@@ -182,11 +182,21 @@ def test_cli_defaults_are_the_objects_and_the_functions_defaults():
     args = _cli_args()
     assert configuration(args) == Configuration()
     signature = inspect.signature(xgenda.assimilate).parameters
-    for name in ("members", "seed", "device"):
+    for name in ("members", "seed", "device", "qc"):
         assert getattr(args, name) == signature[name].default
     assert (args.time_window, args.time_error_growth) == (Window().half_width,
                                                           Window().error_growth)
     assert configuration(_cli_args("--preset", "genda")) == Configuration(**presets.genda())
+
+
+def test_quality_control_threshold_is_defined_once():
+    from xgenda.config import QC_THRESHOLD
+    from xgenda.guard import screen
+    from xgenda.obs.qc import QualityControl
+
+    assert QualityControl().threshold == QC_THRESHOLD
+    assert inspect.signature(screen).parameters["qc"].default == QC_THRESHOLD
+    assert inspect.signature(xgenda.assimilate).parameters["qc"].default == QC_THRESHOLD
 
 
 def test_cli_options_change_the_preset():

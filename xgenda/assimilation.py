@@ -39,7 +39,15 @@ import xarray as xr
 from xgenda import _engine
 from xgenda._runtime import resolve_device
 from xgenda._version import __version__
-from xgenda.config import Acceleration, Configuration, Guidance, Sampler, Window, configure
+from xgenda.config import (
+    QC_THRESHOLD,
+    Acceleration,
+    Configuration,
+    Guidance,
+    Sampler,
+    Window,
+    configure,
+)
 from xgenda.currents import is_decomposed_state, recompose_currents
 from xgenda.currents._inputs import at_times, on_grid
 from xgenda.currents.state import without_ekman
@@ -69,7 +77,7 @@ def assimilate(
     padding: str = "mask",
     ekman_model: Any = None,
     wind: xr.Dataset | None = None,
-    qc: Any = 5.0,
+    qc: Any = QC_THRESHOLD,
     strict: bool = False,
     acceleration: Acceleration | None = None,
     **legacy: Any,

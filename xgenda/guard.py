@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from xgenda.config import QC_THRESHOLD
 from xgenda.obs.compile import AnalysisGrid
 from xgenda.obs.qc import (
     Innovations,
@@ -163,7 +164,7 @@ def check_distribution(prior: Any, template: Any, table: Sequence[Innovations], 
 
 
 def screen(sets: Sequence[Any], summary: list[dict[str, Any]], grid: AnalysisGrid,
-           times: Any, prior: Any, template: Any, qc: Any = 5.0, strict: bool = False
+           times: Any, prior: Any, template: Any, qc: Any = QC_THRESHOLD, strict: bool = False
            ) -> tuple[list[Any], list[dict[str, Any]], dict[str, Any]]:
     """The guard, then quality control, of routed observation sets (values are read).
 

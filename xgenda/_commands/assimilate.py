@@ -15,7 +15,7 @@ import pandas as pd
 import xarray as xr
 
 from xgenda.assimilation import assimilate
-from xgenda.config import GUIDANCE, Configuration, Window
+from xgenda.config import GUIDANCE, QC_THRESHOLD, Configuration, Window
 from xgenda.config.presets import PRESETS
 from xgenda.grid import regular
 
@@ -73,9 +73,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="10 m winds uwind, vwind (zarr/netCDF) at the analysis times: every "
                           "member of a prior with wind channels gets these winds; a prior of "
                           "the decomposed state also takes its Ekman part from them")
-    how.add_argument("--qc", type=float, default=5.0, metavar="SIGMA",
+    how.add_argument("--qc", type=float, default=QC_THRESHOLD, metavar="SIGMA",
                      help="reject observations whose innovation against the prior's "
-                          "climatology exceeds SIGMA standard deviations (default: 5)")
+                          "climatology exceeds SIGMA standard deviations (default: %(default)s)")
     how.add_argument("--no-qc", action="store_true", help="no observation quality control")
     how.add_argument("--strict", action="store_true",
                      help="stop when the data are outside what the prior was trained on "

@@ -18,6 +18,7 @@ from xgenda.config.objects import (
     DPS,
     GUIDANCE,
     MMPS,
+    QC_THRESHOLD,
     SDA,
     Acceleration,
     Configuration,
@@ -33,6 +34,6 @@ from xgenda.config.objects import (
     from_json,
 )
 
-__all__ = ["DPS", "GUIDANCE", "MMPS", "SDA", "Acceleration", "Configuration", "DPMSolver2M", "Euler", "GendaDDIM", "Guidance",
+__all__ = ["DPS", "GUIDANCE", "MMPS", "QC_THRESHOLD", "SDA", "Acceleration", "Configuration", "DPMSolver2M", "Euler", "GendaDDIM", "Guidance",
            "Heun", "NoGuidance", "Sampler", "Window", "configure", "from_dict", "from_json",
            "presets"]

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Literal, TypeAlias
 import numpy as np
 import pandas as pd
 
-__all__ = ["DPS", "MMPS", "SDA", "Acceleration", "Configuration", "DPMSolver2M", "Euler", "GendaDDIM", "Guidance", "Heun",
+__all__ = ["DPS", "MMPS", "QC_THRESHOLD", "SDA", "Acceleration", "Configuration", "DPMSolver2M", "Euler", "GendaDDIM", "Guidance", "Heun",
            "NoGuidance", "Sampler", "Window", "from_dict", "from_json"]
 
 _TYPES: dict[str, type[_Config]] = {}
@@ -273,6 +273,10 @@ class NoGuidance(_Guidance):
 Guidance: TypeAlias = MMPS | SDA | DPS | NoGuidance
 
 #: The guidance class of each method name.
+#: Default gross-error threshold of observation quality control: innovations beyond this
+#: many standard deviations of ``sqrt(prior var + error var)`` are rejected.
+QC_THRESHOLD = 5.0
+
 GUIDANCE: dict[str, type[Guidance]] = {c.method: c for c in (MMPS, SDA, DPS, NoGuidance)}
 
 

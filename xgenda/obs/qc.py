@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from xgenda.config import QC_THRESHOLD
 from xgenda.grid import wrap_lon
 from xgenda.obs.collect import ObservationSet, to_days
 from xgenda.obs.compile import AnalysisGrid, _values_and_errors
@@ -54,7 +55,7 @@ class QualityControl:
         (nearest time).
     """
 
-    threshold: float = 5.0
+    threshold: float = QC_THRESHOLD
     first_guess: xr.Dataset | None = None
 
     def __post_init__(self) -> None:
