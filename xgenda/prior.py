@@ -63,7 +63,9 @@ class Prior:
         Keys ``variables``, ``patch_size``, ``res_deg``, ``spacing_km``,
         ``sigma_data`` and, for a network prior, ``unet`` (a
         :class:`~xgenda.diffusion.unet.UNetConfig` dict) and ``mask_channel``;
-        optional ``lat``/``lon`` (coordinates of a reference patch).
+        optional ``lat``/``lon`` (coordinates of a reference patch) and ``frames``
+        (days in the window of a space-time prior, odd; absent means 1, see
+        :attr:`frames`).
     normalizer : Normalizer
         Maps physical units to the normalized units the network works in.
     weights : dict of str to Tensor, optional
@@ -98,6 +100,11 @@ class Prior:
         if weights is not None and "unet" not in config:
             raise ValueError("a network prior needs config['unet'] (the UNet architecture)")
         self._config = json.loads(json.dumps(dict(config), default=json_default))
+        frames = self._config.get("frames", 1)
+        if isinstance(frames, bool) or not isinstance(frames, int) or frames < 1 \
+                or frames % 2 == 0:
+            raise ValueError(f"prior config 'frames' must be a positive odd integer (days in "
+                             f"a window centred on the analysis day), got {frames!r}")
         self._config.setdefault("sigma_data", 1.0)
         self._config.setdefault("mask_channel", True)
         self.normalizer = normalizer
@@ -141,6 +148,23 @@ class Prior:
     def variables(self) -> list[str]:
         """Variable names in channel order."""
         return list(self._config["variables"])
+
+    @property
+    def frames(self) -> int:
+        """Number K of consecutive daily states the prior models jointly (odd; 1 for a
+        snapshot prior).
+
+        A window prior's state is ``K * C`` channels, frame-major (all variables of
+        frame 0, then of frame 1, ...): frame ``f`` is the day ``f - (K - 1) // 2``
+        relative to the centre day. The normalizer is per variable, shared by the
+        frames. Priors saved without the key (every snapshot prior) have ``K = 1``.
+        """
+        return int(self._config.get("frames", 1))
+
+    @property
+    def channels(self) -> int:
+        """Channels of the network's state: ``frames * len(variables)``."""
+        return self.frames * len(self.variables)
 
     @property
     def patch_size(self) -> int:
@@ -217,7 +241,8 @@ class Prior:
 
     def __repr__(self) -> str:
         kind = "network" if self._weights is not None else "user denoiser"
-        return (f"<xgenda.Prior {self.id} ({kind}) variables={self.variables} "
+        window = f" frames={self.frames}" if self.frames > 1 else ""
+        return (f"<xgenda.Prior {self.id} ({kind}) variables={self.variables}{window} "
                 f"patch={self.patch_size}x{self.patch_size} res_deg={self.res_deg}>")
 
     # -- construction -------------------------------------------------------------
@@ -236,13 +261,14 @@ class Prior:
         lat: np.ndarray | None = None,
         lon: np.ndarray | None = None,
         metadata: Mapping[str, Any] | None = None,
+        frames: int = 1,
     ) -> Prior:
         """A prior around your own denoiser (e.g. an analytic Gaussian one).
 
         Parameters
         ----------
         denoise : callable
-            ``denoise(x, sigma) -> x0_hat``: ``x`` (B, C, H, W) normalized,
+            ``denoise(x, sigma) -> x0_hat``: ``x`` (B, K * C, H, W) normalized,
             ``sigma`` a 0-d or (B,) tensor; returns an estimate of ``E[x0 | x]``.
         variables : sequence of str
             Channel order of ``x``.
@@ -257,6 +283,9 @@ class Prior:
             equator).
         lat, lon : ndarray, optional
             Coordinates (degrees) used by :meth:`sample`.
+        frames : int
+            K, the number of consecutive days the denoiser's state holds (odd;
+            frame-major channels, see :attr:`frames`); 1 for a snapshot prior.
         """
         if spacing_km is None:
             lat0 = float(np.mean(lat)) if lat is not None else 0.0
@@ -265,6 +294,8 @@ class Prior:
         config = {"variables": list(variables), "patch_size": int(patch_size),
                   "res_deg": list(res_deg), "spacing_km": list(spacing_km),
                   "sigma_data": float(sigma_data), "mask_channel": False}
+        if frames != 1:  # snapshot priors keep the config (hence the id) they always had
+            config["frames"] = frames
         if lat is not None and lon is not None:
             config["lat"], config["lon"] = np.asarray(lat).tolist(), np.asarray(lon).tolist()
         return cls(config, normalizer, denoise_fn=denoise, land_mask=land_mask,
@@ -298,7 +329,7 @@ class Prior:
         return module  # type: ignore[return-value]
 
     def _build_denoiser(self) -> torch.nn.Module:
-        channels = len(self.variables)
+        channels = self.channels
         if self._denoise_fn is not None:
             return DenoiserFunction(self._denoise_fn, channels, self.sigma_data)
         net = UNet(self._config["unet"])
@@ -347,7 +378,9 @@ class Prior:
         -------
         Dataset
             One variable per prior variable, dims ``(member, lat, lon)``, CF attrs,
-            NaN on land.
+            NaN on land. A window prior (:attr:`frames` ``K > 1``) samples whole windows:
+            dims ``(member, frame, lat, lon)``, with coordinate ``frame`` the day of
+            each frame relative to the centre day (``-(K-1)//2 ... (K-1)//2``).
         """
         unknown = sorted(set(legacy) - {"steps", "solver", "churn"})
         if unknown:
@@ -363,7 +396,7 @@ class Prior:
         mask = None
         if self.land_mask is not None:
             mask = torch.as_tensor(self.land_mask, device=dev, dtype=torch.float32)[None, None]
-        shape = (len(self.variables), self.patch_size, self.patch_size)
+        shape = (self.channels, self.patch_size, self.patch_size)
         out = []
         for start in range(0, n, batch_size):
             members = range(start, min(start + batch_size, n))
@@ -391,12 +424,20 @@ class Prior:
         else:
             dlon, dlat = self.res_deg
             lat, lon = dlat * (np.arange(size) + 0.5), dlon * (np.arange(size) + 0.5)
-        return xr.Dataset(
-            {name: (("member", "lat", "lon"), values[:, k]) for k, name in
-             enumerate(self.variables)},
-            coords={"member": ("member", np.arange(values.shape[0])),
-                    "lat": ("lat", lat, LAT_ATTRS), "lon": ("lon", lon, LON_ATTRS)},
-        )
+        coords = {"member": ("member", np.arange(values.shape[0])),
+                  "lat": ("lat", lat, LAT_ATTRS), "lon": ("lon", lon, LON_ATTRS)}
+        if self.frames == 1:
+            return xr.Dataset({name: (("member", "lat", "lon"), values[:, k]) for k, name in
+                               enumerate(self.variables)}, coords=coords)
+        # frame-major channels: (member, K * C, H, W) -> (member, K, C, H, W)
+        windows = values.reshape(values.shape[0], self.frames, len(self.variables),
+                                 *values.shape[2:])
+        half = (self.frames - 1) // 2
+        coords["frame"] = ("frame", np.arange(-half, half + 1),
+                           {"long_name": "day of the frame relative to the window's centre",
+                            "units": "days"})
+        return xr.Dataset({name: (("member", "frame", "lat", "lon"), windows[:, :, k])
+                           for k, name in enumerate(self.variables)}, coords=coords)
 
     def with_normalizer(self, normalizer: Normalizer) -> Prior:
         """The same network with other normalization statistics.

@@ -19,6 +19,7 @@ from xgenda.variables import VARIABLES
 
 __all__ = [
     "analytic_field",
+    "ar1_window_covariance",
     "curvilinear_dataset",
     "ocean_dataset",
     "point_observations",
@@ -258,13 +259,37 @@ def gaussian_covariance(ny: int, nx: int, length: float, variance: float = 1.0,
     return variance * (np.exp(-0.5 * d2 / length**2) + nugget * np.eye(ny * nx))
 
 
+def ar1_window_covariance(frames: int, correlation: float, space: np.ndarray) -> np.ndarray:
+    """Covariance of ``frames`` consecutive days of an AR(1)-in-time field, frame-major.
+
+    ``cov[(f, p), (g, q)] = correlation^|f - g| space[p, q]``: each day is
+    ``N(0, space)`` and day ``f + 1`` is ``correlation`` times day ``f`` plus
+    independent innovation (stationary). Flattened index ``f * n + p``.
+
+    Parameters
+    ----------
+    frames : int
+        Number of days K.
+    correlation : float
+        Lag-one correlation, in (-1, 1).
+    space : ndarray (n, n)
+        Covariance of one day (e.g. :func:`gaussian_covariance`).
+    """
+    lags = np.abs(np.arange(frames)[:, None] - np.arange(frames)[None, :])
+    return np.kron(float(correlation) ** lags, np.asarray(space, dtype=np.float64))
+
+
 def gaussian_prior(size: int = 8, *, length: float = 2.5, variable: str = "ssh",
                    mean: float = 0.0, std: float = 1.0, res_deg: float = 0.25,
-                   lat0: float = 35.0, lon0: float = -60.0):  # type: ignore[no-untyped-def]
+                   lat0: float = 35.0, lon0: float = -60.0, frames: int = 1,
+                   correlation: float = 0.0):  # type: ignore[no-untyped-def]
     """A one-variable :class:`xgenda.Prior` with an exact Gaussian denoiser.
 
     The normalized state on a ``size`` x ``size`` patch is ``N(0, K)`` with ``K`` from
-    :func:`gaussian_covariance`; physical values are ``mean + std * x``.
+    :func:`gaussian_covariance`; physical values are ``mean + std * x``. With
+    ``frames > 1`` the prior is a window prior of that many consecutive days of an
+    AR(1)-in-time field with lag-one ``correlation``
+    (:func:`ar1_window_covariance`).
 
     Returns
     -------
@@ -283,9 +308,12 @@ def gaussian_prior(size: int = 8, *, length: float = 2.5, variable: str = "ssh",
          f"{variable}_std": ((), float(std), {"units": units})},
         attrs={"climatology": "none", "fit_variables": [variable]},
     )
-    denoiser = GaussianDenoiser(gaussian_covariance(size, size, length))
+    cov = gaussian_covariance(size, size, length)
+    if frames != 1:
+        cov = ar1_window_covariance(frames, correlation, cov)
+    denoiser = GaussianDenoiser(cov)
     lat = lat0 + res_deg * (np.arange(size) + 0.5)
     lon = lon0 + res_deg * (np.arange(size) + 0.5)
     prior = Prior.from_denoiser(denoiser, [variable], Normalizer(stats), size,
-                                (res_deg, res_deg), lat=lat, lon=lon)
+                                (res_deg, res_deg), lat=lat, lon=lon, frames=frames)
     return prior, denoiser
