@@ -11,13 +11,20 @@ Each pair draws its noise from its own generator seeded by
 (:func:`xgenda.diffusion.samplers.sample_generator`), and the guidance solves each sample's
 system separately, so a sample does not depend on the batch it is computed in,
 the chunking, or the scheduler.
+
+A window prior (:attr:`xgenda.Prior.frames` ``K > 1``) models ``K`` consecutive days
+at once: analysis time ``t`` samples the window of days ``t - h ... t + h``
+(``h = (K - 1) // 2``, a centred sliding window) guided by every observation of
+those days on the frame of its own day (:func:`block_observations`), and keeps the
+centre frame. A block therefore needs the observations of ``h`` days around its
+times (:func:`halo_times`).
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +37,7 @@ from xgenda.config import Acceleration, Guidance, Sampler, Window
 from xgenda.normalize import Normalizer
 from xgenda.obs.collect import ObservationSet, to_days
 from xgenda.obs.compile import AnalysisGrid, compile_tables
-from xgenda.obs.table import ObservationTable
+from xgenda.obs.table import DERIVED, ObservationTable
 
 if TYPE_CHECKING:
     from xgenda.obs.operators import ObservationOperator, TotalCurrent
@@ -38,8 +45,8 @@ if TYPE_CHECKING:
 # torch, and the modules built on it, are imported where a block runs: the command line
 # and graph building (xgenda.assimilate) import this module without torch
 
-__all__ = ["BlockObservations", "BlockSpec", "PriorRef", "block_observations", "run_block",
-           "sample_batches", "time_key"]
+__all__ = ["BlockObservations", "BlockSpec", "PriorRef", "block_observations", "frame_offsets",
+           "halo_times", "run_block", "sample_batches", "time_key"]
 
 _TIME_OFFSET = 2**40  # keeps seed entropy non-negative for times before 1970
 
@@ -125,6 +132,44 @@ class BlockSpec:
     padding: str = "mask"
     known: tuple[str, ...] = ()
     acceleration: Acceleration = field(default_factory=Acceleration)
+    frames: int = 1
+
+    def __post_init__(self) -> None:
+        if self.frames > 1 and self.known:
+            raise ValueError(
+                f"known channels {list(self.known)} (winds given with wind=...) cannot "
+                f"condition a window prior ({self.frames} frames) yet; leave wind out, or "
+                "use a snapshot prior")
+
+
+#: Half-width (days) of the slot of a window prior's frame: each observation goes to the
+#: frame of its own day, the half-open interval [day - 0.5, day + 0.5) of the frame's time.
+FRAME_SLOT = 0.5
+
+
+def frame_offsets(frames: int) -> np.ndarray:
+    """Day of each frame of a window of ``frames`` days relative to its centre,
+    ``-h ... h`` with ``h = (frames - 1) // 2``."""
+    half = (int(frames) - 1) // 2
+    return np.arange(-half, half + 1)
+
+
+def shift_days(times: np.ndarray, days: int) -> np.ndarray:
+    """``times`` moved by a whole number of ``days`` (datetime64, or numbers of days)."""
+    times = np.asarray(times)
+    if np.issubdtype(times.dtype, np.datetime64):
+        return times + np.timedelta64(int(days), "D")
+    return times + days
+
+
+def halo_times(times: np.ndarray, frames: int) -> np.ndarray:
+    """The days whose observations the analysis ``times`` use: the times themselves
+    for a snapshot prior, every day of their windows (sorted, unique) for a window
+    prior of ``frames`` days."""
+    if frames == 1:
+        return np.asarray(times)
+    return np.unique(np.concatenate([shift_days(times, int(o))
+                                     for o in frame_offsets(frames)]))
 
 
 def _mean_fields(prior: Any, spec: BlockSpec) -> np.ndarray:
@@ -166,16 +211,25 @@ def run_block(spec: BlockSpec, sets: Sequence[ObservationSet], land: np.ndarray,
     from xgenda.diffusion.samplers import PerSampleNoise, run_sampler, sample_generator
 
     prior = spec.prior.get()
+    frames = int(getattr(prior, "frames", 1))
+    if frames != spec.frames:
+        raise ValueError(f"the block was built for a prior of {spec.frames} frame(s), but "
+                         f"the prior {spec.prior.id} has {frames}")
     device = resolve_device(spec.device)
     land = np.asarray(land, dtype=bool)
     mean = _mean_fields(prior, spec)
     std = np.array([prior.normalizer.std[v] for v in spec.variables])
+    # the state of a window prior: K frames of the variables, one normalizer for all
+    state_mean = mean if frames == 1 else _window_mean(prior, spec)
+    state_std = std if frames == 1 else np.tile(std, frames)
     observed = block_observations(sets, spec.lat, spec.lon, spec.variables, land, spec.times,
-                                  spec.window, std, mean, padding=spec.padding, device=device)
+                                  spec.window, state_std, state_mean, padding=spec.padding,
+                                  device=device, frames=frames)
 
     height, width = observed.grid.shape
     tiled, canvas = _tiled_denoiser(prior, land, spec.tile_overlap, device, spec.acceleration)
     channels = len(spec.variables)
+    centre = (frames - 1) // 2 * channels  # first channel of the centre frame
     fixed = [spec.variables.index(v) for v in spec.known]
     if fixed:
         values = _known_values(known, spec.known, mean[:, fixed], std[fixed])
@@ -188,7 +242,8 @@ def run_block(spec: BlockSpec, sets: Sequence[ObservationSet], land: np.ndarray,
         guided = guided_denoiser(tiled, op, op.y, op.error, spec.guidance.method,
                                  **spec.guidance.params())
         gens = [sample_generator(spec.seed, m, time_key(spec.times[k])) for k, m in batch]
-        noise = torch.stack([torch.randn((channels, *canvas), generator=g) for g in gens])
+        noise = torch.stack([torch.randn((frames * channels, *canvas), generator=g)
+                             for g in gens])
         if fixed:
             given = np.where(land, np.nan, values[[k for k, _ in batch]])
             guided = KnownChannels(guided, fixed, given, noise[:, fixed], device)
@@ -197,10 +252,20 @@ def run_block(spec: BlockSpec, sets: Sequence[ObservationSet], land: np.ndarray,
                         grad=spec.guidance.method != "none")
         x = x[..., :height, :width].double().cpu().numpy()
         _check_divergence(x, ~land, spec)
+        x = x[:, centre:centre + channels]  # the analysis is the window's centre day
         for b, (k, m) in enumerate(batch):
             phys = mean[min(k, mean.shape[0] - 1)] + std[:, None, None] * x[b]
             out[:, m, k] = np.where(land[None], np.nan, phys)
     return out
+
+
+def _window_mean(prior: Any, spec: BlockSpec) -> np.ndarray:
+    """Normalizer mean of every frame of the windows of the block's times,
+    (T or 1, K * C, H, W) frame-major, physical units."""
+    parts = [_mean_fields(prior, replace(spec, times=shift_days(spec.times, int(o))))
+             for o in frame_offsets(spec.frames)]
+    steps = max(p.shape[0] for p in parts)
+    return np.concatenate([np.broadcast_to(p, (steps, *p.shape[1:])) for p in parts], axis=1)
 
 
 @dataclass(frozen=True)
@@ -243,8 +308,17 @@ def block_observations(sets: Sequence[ObservationSet], lat: np.ndarray, lon: np.
                        variables: Sequence[str], land: np.ndarray, times: np.ndarray,
                        window: Window, std: Sequence[float] | np.ndarray,
                        mean: np.ndarray | None = None, *, padding: str = "mask",
-                       device: Any = "cpu", dtype: Any = None) -> BlockObservations:
+                       device: Any = "cpu", dtype: Any = None,
+                       frames: int = 1) -> BlockObservations:
     """The observation pipeline of a block: analysis grid, tables, total-current map.
+
+    For a window prior (``frames`` K > 1) the state of analysis time ``t`` is the
+    window of days ``t + o``, ``o`` in :func:`frame_offsets`, channel ``f * C + c``
+    holding variable ``c`` of frame ``f``. An observation at time ``tau`` goes to the
+    frame of its own day, ``f = round(tau - t) + h``, for ``t - h - 0.5 <= tau <
+    t + h + 0.5`` (half-open days about each frame's time); its set's time window
+    (if narrower than that day) and error growth then apply to its distance from
+    the frame's time, never from ``t``. Observations farther from ``t`` are not used.
 
     Parameters
     ----------
@@ -259,12 +333,16 @@ def block_observations(sets: Sequence[ObservationSet], lat: np.ndarray, lon: np.
         Analysis times.
     window : Window
         Observation-window settings (half width, error growth).
-    std : array (C,)
-        Normalizer std of each channel (physical units); ones for physical states.
-    mean : ndarray (T or 1, C, H, W), optional
-        Normalizer mean fields (physical units); None for physical states.
+    std : array (K * C,)
+        Normalizer std of each channel of the state (physical units); ones for
+        physical states.
+    mean : ndarray (T or 1, K * C, H, W), optional
+        Normalizer mean fields of the state's channels (physical units); None for
+        physical states.
     dtype : torch.dtype, optional
         Of the operators (float32 by default).
+    frames : int
+        K, the frames of the prior's state (1: a snapshot prior).
     """
     import torch
 
@@ -272,7 +350,10 @@ def block_observations(sets: Sequence[ObservationSet], lat: np.ndarray, lon: np.
 
     land = np.asarray(land, dtype=bool)
     grid = AnalysisGrid.from_coords(lat, lon, tuple(variables), land)
-    tables = compile_tables(sets, grid, times, window.half_width)
+    if frames == 1:
+        tables = compile_tables(sets, grid, times, window.half_width)
+    else:
+        tables = _window_tables(sets, grid, times, window.half_width, frames)
     dtype = torch.float32 if dtype is None else dtype
     std = np.asarray(std, dtype=np.float64)
     currents = None
@@ -280,6 +361,32 @@ def block_observations(sets: Sequence[ObservationSet], lat: np.ndarray, lon: np.
         currents = TotalCurrent.for_grid(lat, lon, variables, std, land, device=device,
                                          dtype=dtype)
     return BlockObservations(grid, tables, std, mean, window, currents, padding, device, dtype)
+
+
+def _window_tables(sets: Sequence[ObservationSet], grid: AnalysisGrid, times: np.ndarray,
+                   half_width: float, frames: int) -> list[ObservationTable]:
+    """One table per analysis time holding the observations of every frame of its window,
+    each on the channels of its frame (see :func:`block_observations`)."""
+    channels = len(grid.variables)
+    # each set's own window, narrowed to the frame's day: an observation is used once,
+    # on its own day, with its distance from that day
+    own = [replace(s, time_window=min(half_width if s.time_window is None
+                                      else float(s.time_window), FRAME_SLOT)) for s in sets]
+    per_frame = []
+    for f, offset in enumerate(frame_offsets(frames)):
+        tables = compile_tables(own, grid, shift_days(times, int(offset)),
+                                min(half_width, FRAME_SLOT))
+        per_frame.append([_on_frame(t, f, channels) for t in tables])
+    return [ObservationTable.concat(parts) for parts in zip(*per_frame, strict=True)]
+
+
+def _on_frame(table: ObservationTable, frame: int, channels: int) -> ObservationTable:
+    """``table``'s rows moved to the channels of ``frame`` of a window state."""
+    if (table.derived >= 0).any():
+        raise ValueError(
+            f"total-current observations ({', '.join(DERIVED)}) of a decomposed state cannot "
+            "guide a window prior yet; give them to a snapshot prior, or leave them out")
+    return replace(table, channel=table.channel + frame * channels)
 
 
 def _tiled_denoiser(prior: Any, land: np.ndarray, overlap: int, device: Any,

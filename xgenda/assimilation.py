@@ -203,7 +203,7 @@ def assimilate(
         sampler=config.sampler, guidance=config.guidance, window=config.window,
         device=str(device), batch_size=batch_size, tile_overlap=overlap, padding=padding,
         known=() if inputs.known is None else ("uwind", "vwind"),
-        acceleration=acceleration or Acceleration())
+        acceleration=acceleration or Acceleration(), frames=getattr(prior_obj, "frames", 1))
     data = _graph(spec, inputs, check_not_all_land(_land_mask(template, prior_obj)),
                   time_blocks(template, time_chunk) or (1,) * template.sizes["time"])
     ens = _as_dataset(data, template, spec, config, inputs.summary, prior_obj)
@@ -271,7 +271,9 @@ def _inputs(template: xr.Dataset | xr.DataArray, obs: Any, prior: Any, window: W
                               and ekman_model is not None else ())
     sets = collect(obs, observable)
     times = np.asarray(template["time"].values)
-    routed, summary = route(sets, times, grid, window.half_width)
+    # a window prior also uses the observations of the days around each analysis time
+    routed, summary = route(sets, _engine.halo_times(times, getattr(prior, "frames", 1)), grid,
+                            window.half_width)
     known = None
     if wind is not None and {"uwind", "vwind"} <= set(variables):
         known = _known_winds(wind, template)
@@ -297,7 +299,9 @@ def _graph(spec: _engine.BlockSpec, inputs: _Inputs, land: Any,
     start = 0
     for k, size in enumerate(blocks):
         sl = slice(start, start + size)
-        block_sets = subset_for_times(inputs.routed, spec.times[sl], spec.window.half_width)
+        block_sets = subset_for_times(inputs.routed, _engine.halo_times(spec.times[sl],
+                                                                        spec.frames),
+                                      spec.window.half_width)
         task = dask.delayed(_engine.run_block, pure=False)(
             replace(spec, times=spec.times[sl]), block_sets, land,
             None if known is None else known.isel(time=sl),
