@@ -7,6 +7,10 @@ EMA of the weights; periodic validation loss (EMA weights, fixed patches and noi
 separate time period); checkpoints that resume exactly (weights, EMA, Adam moments, step,
 every RNG state). On CUDA: bf16 autocast and channels_last; optionally ``torch.compile``.
 On CPU the run is deterministic for a seed, and a resumed run equals an uninterrupted one.
+
+With ``frames`` K > 1 the prior is a window prior: each training example is a patch of
+K consecutive days (:class:`WindowSampler`), the network sees their ``K * C`` channels
+frame-major, and the Normalizer (per variable) is shared by the frames.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import yaml
 from xgenda._runtime import resolve_device, set_torch_threads
 from xgenda._version import __version__
 from xgenda.diffusion.checkpoint import has_checkpoint, read_checkpoint
-from xgenda.diffusion.data import PatchSampler, check_training_data
+from xgenda.diffusion.data import PatchSampler, _compute_stack, check_training_data
 from xgenda.diffusion.loop import run_training
 from xgenda.diffusion.unet import UNetConfig
 from xgenda.grid import mean_spacing_km, spacing_deg
@@ -38,7 +42,7 @@ from xgenda.normalize import Normalizer
 from xgenda.prior import Prior
 from xgenda.variables import VARIABLES
 
-__all__ = ["TrainConfig", "export_checkpoint", "train"]
+__all__ = ["TrainConfig", "WindowSampler", "export_checkpoint", "train"]
 
 
 @dataclass
@@ -59,6 +63,11 @@ class TrainConfig:
     patch_size : int
         Side of the square training patches (pixels); a multiple of the UNet's
         downsampling factor.
+    frames : int
+        Number K of consecutive days the prior models jointly (odd; 1: a snapshot
+        prior of single days). K > 1 trains a window prior on windows of K
+        consecutive days of the training (and validation) period, which must have
+        daily time steps without gaps; the network sees ``K * C`` channels.
     batch_size, steps : int
         Patches per optimizer step, and total optimizer steps.
     lr, warmup_steps, adam_betas, weight_decay : Adam settings; the learning rate
@@ -109,6 +118,7 @@ class TrainConfig:
     checkpoint_dir: str | None = None
     variables: list[str] | None = None
     patch_size: int = 64
+    frames: int = 1
     batch_size: int = 16
     steps: int = 10_000
     lr: float = 2e-4
@@ -149,6 +159,11 @@ class TrainConfig:
         for name in ("warmup_steps", "val_every", "checkpoint_every", "log_every"):
             if int(getattr(self, name)) < 0:
                 raise ValueError(f"config {name} must be >= 0, got {getattr(self, name)}")
+        if isinstance(self.frames, bool) or int(self.frames) != self.frames \
+                or self.frames < 1 or self.frames % 2 == 0:
+            raise ValueError(f"config frames must be a positive odd integer (days in a window "
+                             f"centred on its middle day: 1, 3, 5, ...), got {self.frames!r}")
+        self.frames = int(self.frames)
         if self.lr <= 0 or self.sigma_data <= 0 or self.p_std <= 0:
             raise ValueError("config lr, sigma_data and p_std must be > 0")
         if not 0.0 <= self.ema_decay < 1.0:
@@ -295,10 +310,12 @@ def train(
         raise ValueError(f"no canonical variable in the training data ({sorted(map(str, ds))}); "
                          "run ds.genda.standardize() or set `variables` in the config")
     check_training_data(ds, variables, cfg.patch_size)
-    unet_config = UNetConfig(in_channels=len(variables) + int(cfg.mask_channel),
-                             out_channels=len(variables), resolution=cfg.patch_size,
-                             **cfg.unet)
+    channels = cfg.frames * len(variables)
+    unet_config = UNetConfig(in_channels=channels + int(cfg.mask_channel),
+                             out_channels=channels, resolution=cfg.patch_size, **cfg.unet)
     train_idx, val_idx = _time_split(ds, cfg)
+    if cfg.frames > 1:
+        check_daily(ds, cfg.frames)
     resuming = cfg.resume and has_checkpoint(cfg.checkpoint_dir)
     state = read_checkpoint(cfg.checkpoint_dir) if resuming else None  # type: ignore[arg-type]
     if state is not None:
@@ -316,10 +333,9 @@ def train(
     device = resolve_device(cfg.device)
     set_torch_threads(cfg.num_threads)
     patch_norm = None if prenormalized else normalizer
-    train_data = PatchSampler(ds, variables, cfg.patch_size, patch_norm, train_idx,
-                              cfg.min_ocean_fraction)
-    val_data = PatchSampler(ds, variables, cfg.patch_size, patch_norm, val_idx,
-                            cfg.min_ocean_fraction) if val_idx.size and cfg.val_every else None
+    train_data = _sampler(ds, variables, cfg, patch_norm, train_idx, "training")
+    val_data = _sampler(ds, variables, cfg, patch_norm, val_idx, "validation") \
+        if val_idx.size and cfg.val_every else None
     fork_devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=fork_devices):
         # Weight init and dropout use torch's global generator: seed it inside a fork
@@ -337,6 +353,97 @@ def train(
     if cfg.output is not None:
         prior.save(cfg.output)
     return prior
+
+
+class WindowSampler(PatchSampler):
+    """Draws random windows of K consecutive days of normalized patches.
+
+    A batch is (B, K * C, P, P) float32, frame-major (all variables of the first day,
+    then of the next...): the state of a window prior. Each window is centred on a
+    random time step whose ``K`` days all lie in ``time_index`` (windows never reach
+    into another period), at a random position; days are time steps (check them
+    with :func:`check_daily`).
+
+    Parameters
+    ----------
+    ds, variables, patch_size, normalizer, time_index, min_ocean_fraction
+        As :class:`~xgenda.diffusion.data.PatchSampler`.
+    frames : int
+        K, the days in a window (odd).
+    """
+
+    def __init__(self, ds: xr.Dataset, variables: list[str], patch_size: int,
+                 normalizer: Normalizer | None, time_index: np.ndarray,
+                 min_ocean_fraction: float = 0.5, *, frames: int) -> None:
+        super().__init__(ds, variables, patch_size, normalizer, time_index, min_ocean_fraction)
+        half = (frames - 1) // 2
+        self.frames = int(frames)
+        self.offsets = np.arange(-half, half + 1)
+        inside = np.isin(self.time_index[:, None] + self.offsets[None, :], self.time_index)
+        self.centres = self.time_index[inside.all(axis=1)]
+        if self.centres.size == 0:
+            raise ValueError(f"no window of {frames} consecutive days fits in a period of "
+                             f"{self.time_index.size} time step(s)")
+        #: the physical variables; ``variables`` names the K * C channels of the state
+        self.base_variables = list(self.variables)
+        self.variables = [f"{v}@{o:+d}d" for o in self.offsets for v in self.base_variables]
+
+    def _draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        size = self.patch_size
+        ny, nx = self.ds.sizes["lat"], self.ds.sizes["lon"]
+        centres = rng.choice(self.centres, size=n)
+        j0 = rng.integers(0, ny - size + 1, size=n)
+        i0 = rng.integers(0, nx - size + 1, size=n)
+        days = centres[:, None] + self.offsets[None, :]  # (n, K)
+        pieces = [a[int(t), int(j):int(j) + size, int(i):int(i) + size]
+                  for row, j, i in zip(days, j0, i0, strict=True) for t in row
+                  for a in self._arrays]
+        channels = len(self._arrays)
+        raw = _compute_stack(pieces).reshape(n, self.frames, channels, size, size)
+        out = np.empty(raw.shape, dtype=np.float32)
+        for k, (row, j, i) in enumerate(zip(days, j0, i0, strict=True)):
+            for f, t in enumerate(row):
+                mean = self._mean[:, self._month_slot[t], j:j + size, i:i + size]
+                out[k, f] = (raw[k, f] - mean) / self._std
+        return out.reshape(n, self.frames * channels, size, size)
+
+
+def check_daily(ds: xr.Dataset, frames: int) -> None:
+    """Raise a clear error unless ``ds`` has daily time steps without gaps.
+
+    A window prior learns ``frames`` consecutive days: consecutive time steps of its
+    training data must be exactly one day apart.
+    """
+    times = np.asarray(ds["time"].values)
+    if not np.issubdtype(times.dtype, np.datetime64):
+        raise ValueError(f"training a window prior (frames={frames}) needs datetime64 times "
+                         f"one day apart; the data's time has dtype {times.dtype} "
+                         "(decode it with xr.decode_cf)")
+    steps = np.diff(times) / np.timedelta64(1, "D")
+    bad = np.flatnonzero(steps != 1.0)
+    if bad.size:
+        k = int(bad[0])
+        raise ValueError(
+            f"training a window prior (frames={frames}) needs daily time steps without gaps, "
+            f"but {str(times[k])[:19]} -> {str(times[k + 1])[:19]} is {steps[k]:g} day(s) "
+            f"({bad.size} such step(s)); select a daily, gap-free period (ds.sel(time=...)), "
+            "resample to daily means (ds.resample(time='1D').mean()), or train with frames: 1")
+
+
+def _sampler(ds: xr.Dataset, variables: list[str], cfg: TrainConfig,
+             normalizer: Normalizer | None, index: np.ndarray, period: str) -> PatchSampler:
+    if cfg.frames == 1:
+        return PatchSampler(ds, variables, cfg.patch_size, normalizer, index,
+                            cfg.min_ocean_fraction)
+    try:
+        return WindowSampler(ds, variables, cfg.patch_size, normalizer, index,
+                             cfg.min_ocean_fraction, frames=cfg.frames)
+    except ValueError as err:
+        if "no window of" not in str(err):
+            raise
+        key = "train_time" if period == "training" else "val_time / val_fraction (or val_every: 0)"
+        raise ValueError(f"the {period} period: {err}; lengthen it ({key}) or use fewer "
+                         "frames") from None
 
 
 def _check_compatible(info: Mapping[str, Any], variables: list[str], unet_config: Any,
@@ -393,6 +500,8 @@ def _make_prior(ema: Mapping[str, torch.Tensor], unet_config: Any, variables: li
               "sigma_data": cfg.sigma_data, "mask_channel": cfg.mask_channel,
               "unet": unet_config.to_dict(),
               "lat": coords["lat"].tolist(), "lon": coords["lon"].tolist()}
+    if cfg.frames > 1:  # snapshot priors keep the config they always had
+        config["frames"] = cfg.frames
     land_mask = None
     if land_seen is not None and not np.all(land_seen > 0):
         land_mask = (land_seen > 0).astype(np.float32)
