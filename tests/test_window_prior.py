@@ -132,8 +132,9 @@ def test_window_training_needs_daily_steps_without_gaps():
         xgenda.train(gappy, config)
     with pytest.raises(ValueError, match="the validation period: no window of 3"):
         xgenda.train(ds, config | {"val_every": 1, "val_fraction": 0.1})
-    with pytest.raises(ValueError, match="positive odd integer"):
-        TrainConfig(frames=2)
+    for frames in (2, 0, "3", 3.0):
+        with pytest.raises(ValueError, match="positive odd integer"):
+            TrainConfig(frames=frames)
 
 
 def test_a_window_prior_trains_saves_loads_and_samples(tmp_path):

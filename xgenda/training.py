@@ -159,7 +159,7 @@ class TrainConfig:
         for name in ("warmup_steps", "val_every", "checkpoint_every", "log_every"):
             if int(getattr(self, name)) < 0:
                 raise ValueError(f"config {name} must be >= 0, got {getattr(self, name)}")
-        if isinstance(self.frames, bool) or int(self.frames) != self.frames \
+        if isinstance(self.frames, bool) or not isinstance(self.frames, (int, np.integer)) \
                 or self.frames < 1 or self.frames % 2 == 0:
             raise ValueError(f"config frames must be a positive odd integer (days in a window "
                              f"centred on its middle day: 1, 3, 5, ...), got {self.frames!r}")
