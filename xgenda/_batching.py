@@ -5,7 +5,10 @@ pairs at once as the device's free memory holds: the memory of one sample is mea
 once per prior, shape, guidance and device (a probe: one guided network evaluation of
 one sample, its peak allocation), and :func:`batch_size_for` turns the free memory into
 a batch size (pure arithmetic, tested without a device). On a CPU nothing changes: one
-batch per time with all its members (bitwise the same results for any chunking).
+batch per time with all its members (bitwise the same results for any chunking). On
+CUDA a batch may hold several times, and how many depends on the free memory: results
+then match other batchings to float32 rounding; ``batch_size=members`` keeps one time
+per batch there too.
 """
 
 from __future__ import annotations
