@@ -4,7 +4,8 @@ GenDA's configuration: a ~10 M-parameter U-Net (64 base channels, (1, 2, 2, 2), 
 attention at 16 px) with random weights (the cost does not depend on them), 7 channels at
 128 x 128, 24 members; observations: 2000 random grid points per sample, error 0.1.
 Each preset runs one analysis day in batches of (time x member) samples sized to the
-device memory (the peak memory of one sample is measured first), with the network in
+device memory as the engine sizes them when ``batch_size`` is None (the peak memory of one
+sample is measured first; :func:`xgenda._batching.batch_size_for`), with the network in
 float32, bf16 autocast, and bf16 + ``torch.compile`` (+ CUDA graphs on a GPU)
 (:class:`xgenda.config.Acceleration`). Reports seconds per analysis day, member-steps per
 second, the network's achieved FLOP rate against the measured bf16 (and float32) matmul
@@ -78,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
+    from xgenda._batching import batch_size_for, free_bytes
     from xgenda._runtime import resolve_device
     from xgenda.config import Acceleration, GendaDDIM, presets
     from xgenda.diffusion.edm import EDMPrecond, accelerate
@@ -140,8 +142,9 @@ def main(argv: list[str] | None = None) -> int:
             per_sample = ((torch.cuda.max_memory_allocated(device) - before) / 2) if on_gpu \
                 else float("nan")
             if on_gpu:
-                free, _total = torch.cuda.mem_get_info(device)
-                batch = int(max(1, min(day_one, 0.8 * free // max(per_sample, 1))))
+                # the engine's arithmetic (xgenda._batching): the members of the day in
+                # even batches that fill 80 % of the free memory
+                batch = batch_size_for(free_bytes(device), max(per_sample, 1), 1, day_one)
             else:
                 batch = day_one
             seconds = day(sampler, guidance, den, batch)

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import xarray as xr
 
+from xgenda._batching import device_batch_size, guided_probe
 from xgenda._determinism import deterministic
 from xgenda._runtime import resolve_device
 from xgenda.config import Acceleration, Guidance, Sampler, Window
@@ -234,7 +235,12 @@ def run_block(spec: BlockSpec, sets: Sequence[ObservationSet], land: np.ndarray,
     if fixed:
         values = _known_values(known, spec.known, mean[:, fixed], std[fixed])
     out = np.empty((channels, spec.members, len(spec.times), height, width), np.float32)
-    for batch in sample_batches(len(spec.times), spec.members, spec.batch_size):
+    batch_size = spec.batch_size
+    if batch_size is None:  # on CUDA: times x members sized to the free memory (CPU: None)
+        probe = guided_probe(tiled, observed, spec.guidance, (channels, *canvas), device)
+        key = (spec.prior.id, channels, canvas, spec.guidance, spec.acceleration)
+        batch_size = device_batch_size(device, key, probe, len(spec.times), spec.members)
+    for batch in sample_batches(len(spec.times), spec.members, batch_size):
         # only this batch's times: the padding, hence the arithmetic, of a sample must
         # not depend on which other times share its block
         times = sorted({k for k, _ in batch})
