@@ -1,4 +1,4 @@
-"""OSSE skill benchmark: optimal interpolation vs xgenda on held-out toy-ocean runs.
+"""OSSE skill benchmark: OI, a learned regression and xgenda on held-out toy-ocean runs.
 
 Held-out toy-ocean runs (seeds 2 and 3 by default; the demo prior was trained on seed 0
 and validated on seed 1001) are observed by the OSSE simulator (``toy_ocean_osse``):
@@ -14,23 +14,41 @@ Every method gets the same observation files over the same days:
   dynamic topography for SSH), Gaussian scales fitted on the training run (seed 0),
   observations within ``2 Lt`` days; currents geostrophic from its SSH; SSS is the L4
   product. Its posterior std gives a Gaussian CRPS and a spread/skill ratio;
-- ``genda``: xgenda with ``preset="genda"`` (snapshot prior, SDA, gamma 0.1, 256 DDIM
-  steps), GenDA's configuration; costly, so on the first ``--genda-days`` days of each run;
-- ``xgenda-fast``: MMPS, 16 Heun steps, observations of the analysis day only
-  (the fast setting before the observation windows and error model);
+- ``unet``: the learned regression baseline (GenDA's comparison,
+  :mod:`xgenda.baselines.regression`): a UNet mapping the day's gridded observations
+  (nadir SSH within 5 days binned to pixels and their count, L3 SST and its mask, L4
+  SSS, the land mask) to the 5 standardized variables, trained on the days of a
+  toy-ocean run with seed 0 (the prior's training run) with early stopping on a run
+  with seed 1001, single-threaded within a bounded number of epochs; its weights are
+  cached. Deterministic: no CRPS or spread/skill;
+- ``xgenda-default``: ``assimilate(template, prior, obs)`` with no configuration
+  argument and the observations as the simulator writes them: whatever xgenda's
+  defaults (and the prior's) are when the row is run;
 - ``xgenda-best``: the recommended settings of :mod:`xgenda.obs.recommended`
   (per-kind windows and error growth, correlated-error inflation of L4 products,
   MMPS with 3 CG steps, churn);
-- ablation rows (``--ablation``): the recommended settings with one step removed.
+- ``genda``: xgenda with ``preset="genda"`` (snapshot prior, SDA, gamma 0.1, 256 DDIM
+  steps), GenDA's configuration; costly, so on the first ``--genda-days`` days of each run;
+- ``xgenda-fast`` (on request): MMPS, 16 Heun steps, observations of the analysis day only;
+- ablation rows (``--ablation``): the recommended settings with one step removed;
+  ``--extra-prior NAME=PATH`` adds a row ``prior-NAME``: xgenda's defaults with another
+  saved prior on the same grid (the snapshot prior vs a space-time prior comparison,
+  once a space-time prior exists).
 
-Every ensemble of one (method, run, day) case is cached in ``--cache-dir`` (default
-``~/.cache/xgenda-bench``) so that a long run can be split and resumed. Writes
+The results end with the targets of the skill benchmark for ``xgenda-default`` (met or
+not, computed from the scores). Every ensemble of one (method, run, day) case is cached
+in ``--cache-dir`` (default ``~/.cache/xgenda-bench``) so that a long run can be split
+and resumed; a case's key holds :data:`CACHE_VERSION`, the row's settings (for
+``xgenda-default``: the default configuration and the prior), the members, the prior's
+id and the run's attributes, so a case computed otherwise is never reused. Writes
 ``benchmarks/results/osse.md`` and ``osse.json`` (seeds, command, machine).
 
 Usage::
 
-    python benchmarks/osse.py --quick
-    python benchmarks/osse.py --seeds 2 3 --days-per-run 15 --members 16 --ablation
+    python benchmarks/osse.py --quick --out /tmp/osse-quick
+    python benchmarks/osse.py                      # 2 runs x 15 days, 16 members
+    python benchmarks/osse.py --methods unet       # the cheap rows: oi and unet
+    python benchmarks/osse.py --ablation
 """
 
 from __future__ import annotations
@@ -48,11 +66,22 @@ import numpy as np
 import xarray as xr
 from _common import header, run_info, write_results
 
+from xgenda.baselines import RegressionSettings, RegressionUNet
+
 RESULTS = Path(__file__).parent / "results"
 WARMUP_DAYS = 14  # observations before the first analysis day
 TAIL_DAYS = 8  # observations after the last analysis day (nadir windows)
 RUN_DAYS = 107  # length of each nature run (days)
 TRAINING_SEED = 0
+VALIDATION_SEED = 1001  # the demo prior's validation run: early stopping of the UNet
+CACHE_VERSION = 2  # bump when a change of this script changes what a cached case holds
+DEFAULT_ROWS = ("unet", "xgenda-default", "xgenda-best", "genda")
+UNET_TRAIN_DAYS = 730  # days of the training run (seed 0) of the regression baseline
+NADIR_WINDOW_DAYS = 5.0  # nadir observations within this many days feed the UNet
+# at most about 9 minutes of one CPU thread (16 epochs over 720 pairs)
+UNET_SETTINGS = RegressionSettings(base_channels=16, channel_mult=(1, 2, 2), num_blocks=1,
+                                   max_epochs=16, patience=4, batch_size=8,
+                                   learning_rate=2e-3, seed=0)
 VARIABLES = ("ssh", "sst", "sss", "u", "v")
 SPLIT_KM = 200.0  # error split: wavelengths above / below
 
@@ -65,6 +94,8 @@ def method_settings(name: str, recommended: dict[str, Any]) -> dict[str, Any]:
             "obs": {k: dict(v) for k, v in rec["observations"].items()}}
     if name == "genda":
         return {"kwargs": {"preset": "genda"}, "obs": {}}
+    if name == "xgenda-default" or name.startswith("prior-"):
+        return {"kwargs": {}, "obs": {}}  # no configuration: the defaults
     if name == "xgenda-fast":
         return {"kwargs": {"method": "mmps", "steps": 16}, "obs": {}}
     if name in ("xgenda-best", "ablation-ref"):
@@ -83,6 +114,7 @@ def method_settings(name: str, recommended: dict[str, Any]) -> dict[str, Any]:
 
 
 ABLATION = ("ablation-ref", "no-windows", "white-errors", "no-churn")
+ROWS = (*DEFAULT_ROWS, "xgenda-fast", *ABLATION)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,9 +133,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ablation-members", type=int, default=None,
                         help="members of the ablation rows (default: --members)")
     parser.add_argument("--row-days", nargs="+", default=[], metavar="ROW=N",
-                        help="analysis days per run of a row, e.g. xgenda-fast=3")
+                        help="analysis days per run of a row, e.g. xgenda-best=3")
     parser.add_argument("--methods", nargs="+", default=None,
-                        help="xgenda rows to run (default: genda xgenda-fast xgenda-best)")
+                        help="rows besides oi (default: " + " ".join(DEFAULT_ROWS) + ")")
+    parser.add_argument("--extra-prior", nargs="+", default=[], metavar="NAME=PATH",
+                        help="a row prior-NAME: xgenda's defaults with the saved prior PATH "
+                             "(e.g. a space-time prior, against the snapshot demo prior)")
     parser.add_argument("--cached-only", action="store_true",
                         help="score the cached cases only (the leading days of each row)")
     parser.add_argument("--device", default="auto")
@@ -114,12 +149,18 @@ def main(argv: list[str] | None = None) -> int:
     n_days = args.days_per_run or (1 if args.quick else 15)
     members = args.members or (4 if args.quick else 16)
     seeds = list(args.seeds[:1] if args.quick else args.seeds)
-    if any(s in (TRAINING_SEED, 1001) for s in seeds):
-        raise SystemExit("seeds 0 and 1001 trained and validated the demo prior: "
-                         "use held-out seeds (e.g. 2 3)")
-    methods = args.methods or ["genda", "xgenda-fast", "xgenda-best"]
+    if any(s in (TRAINING_SEED, VALIDATION_SEED) for s in seeds):
+        raise SystemExit(f"seeds {TRAINING_SEED} and {VALIDATION_SEED} trained and validated "
+                         "the demo prior and the UNet: use held-out seeds (e.g. 2 3)")
+    methods = [m for m in (args.methods or DEFAULT_ROWS) if m != "oi"]
     if args.ablation:
         methods += [m for m in ABLATION if m not in methods]
+    extra = dict(item.split("=", 1) for item in args.extra_prior)
+    methods += [f"prior-{k}" for k in extra if f"prior-{k}" not in methods]
+    unknown = [m for m in methods if m not in ROWS and not m.startswith("prior-")]
+    if unknown:
+        raise SystemExit(f"unknown rows {unknown}; rows are oi (always), {', '.join(ROWS)} "
+                         "and prior-NAME (--extra-prior)")
 
     import torch
 
@@ -133,28 +174,41 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     cache = Path(args.cache_dir)
     prior = xgenda.load_demo_prior()
+    row_prior = dict.fromkeys(methods, prior)
+    for key, path in extra.items():
+        row_prior[f"prior-{key}"] = xgenda.Prior.load(path)
     # one run length for every invocation: the cached cases stay valid
     run_days = max(RUN_DAYS, WARMUP_DAYS + args.spacing * (n_days - 1) + TAIL_DAYS + 1)
     row_days = {k: int(v) for k, v in (item.split("=") for item in args.row_days)}
     scales = oi_scales(cache, prior.patch_size)
     print("OI scales fitted on the training run:", scales, flush=True)
+    unet, unet_info = None, None
+    if "unet" in methods:
+        unet, unet_info = unet_model(cache, prior)
+        print("UNet:", unet_info, flush=True)
+    xgenda_rows = [m for m in methods if m != "unet"]
 
     recs: dict[str, dict[int, xr.Dataset]] = {}
-    truths, drifters, withheld, observations = {}, {}, {}, {}
+    truths, drifters, withheld, observations, run_keys = {}, {}, {}, {}, {}
     wall: dict[str, float] = {}
     days_used: dict[str, dict[int, int]] = {}
-    row_members: dict[str, int] = {"oi": 1}
+    row_members: dict[str, int] = {"oi": 1, "unet": 1}
     plan: dict[str, tuple[int, dict[str, Any]]] = {}
-    for name in methods:
+    for name in xgenda_rows:
         limit = {"genda": args.genda_days}.get(name, n_days)
         size = members
         if name in ABLATION:
             limit = args.ablation_days or limit
             size = args.ablation_members or members
         row_members[name] = size
-        plan[name] = (min(row_days.get(name, limit), n_days), method_settings(name, RECOMMENDED))
+        settings = method_settings(name, RECOMMENDED)
+        if not settings["kwargs"]:
+            # the defaults are whatever xgenda and the prior say today: they key the cache
+            settings = {**settings, "defaults": default_configuration(row_prior[name])}
+        plan[name] = (min(row_days.get(name, limit), n_days), settings)
     for seed in seeds:
         truth_all, obs_all = load_run(seed, run_days, prior.patch_size, cache)
+        run_keys[seed] = run_key(truth_all, obs_all)
         index = [WARMUP_DAYS + args.spacing * k for k in range(n_days)]
         truths[seed] = truth_all[list(prior.variables)].isel(time=index).load()
         observations[seed] = obs_all
@@ -164,21 +218,27 @@ def main(argv: list[str] | None = None) -> int:
         recs.setdefault("oi", {})[seed] = run_oi(obs_all, truths[seed], prior, scales)
         wall["oi"] = wall.get("oi", 0.0) + time.perf_counter() - tic
         days_used.setdefault("oi", {})[seed] = n_days
+        if unet is not None:
+            tic = time.perf_counter()
+            recs.setdefault("unet", {})[seed] = run_unet(unet, obs_all, truths[seed], prior)
+            wall["unet"] = wall.get("unet", 0.0) + time.perf_counter() - tic
+            days_used.setdefault("unet", {})[seed] = n_days
 
     def path_of(name: str, seed: int, k: int) -> Path:
-        return case_path(cache, name, plan[name][1], row_members[name], seed,
-                         truths[seed].time.values[k])
+        return case_path(cache, name, plan[name][1], row_members[name], row_prior[name].id,
+                         run_keys[seed], seed, truths[seed].time.values[k])
 
     # day-major order over runs and rows, so that a run cut short stays balanced
     if not args.cached_only:
         for k in range(n_days):
-            for name in methods:
+            for name in xgenda_rows:
                 for seed in seeds:
                     path = path_of(name, seed, k)
                     if k >= plan[name][0] or path.exists():
                         continue
                     tic = time.perf_counter()
-                    ens = run_xgenda(prior, observations[seed], truths[seed].isel(time=[k])[["ssh"]],
+                    ens = run_xgenda(row_prior[name], observations[seed],
+                                     truths[seed].isel(time=[k])[["ssh"]],
                                      plan[name][1], row_members[name], args.device)
                     dt = time.perf_counter() - tic
                     ens.attrs["wall_s"] = dt
@@ -187,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
                     path.with_suffix(".tmp").rename(path)
                     print(f"{name} seed {seed} day {k}: {dt:.1f} s", flush=True)
     # the cached cases of each row (with --cached-only: the leading days that are cached)
-    for name in methods:
+    for name in xgenda_rows:
         for seed in seeds:
             parts = []
             for k in range(plan[name][0]):
@@ -207,16 +267,20 @@ def main(argv: list[str] | None = None) -> int:
         **run_info(argv, args.device),
         "prior": prior.id, "seeds": seeds, "days_per_run": n_days, "spacing_days": args.spacing,
         "members": members, "days_used_per_run": days_used, "members_per_row": row_members,
-        "oi_scales": scales,
+        "oi_scales": scales, "unet": unet_info,
+        "extra_priors": {f"prior-{k}": {"path": v, "id": row_prior[f"prior-{k}"].id}
+                         for k, v in extra.items()},
         "recommended": RECOMMENDED,
-        "settings": {m: method_settings(m, RECOMMENDED) for m in methods},
+        "settings": {m: plan[m][1] for m in xgenda_rows},
         "wall_s": wall, "wall_per_day_per_member_s": per,
         "alongtrack_ssh": along,
+        "cache_version": CACHE_VERSION,
     }
     info["ablation"] = {
         name: {v: {c: float(table.loc[(name, v), c]) for c in ("rmse", "crps", "spread_skill")}
                for v in VARIABLES}
         for name in ABLATION if name in recs}
+    info["targets"] = targets(table, "xgenda-default")
     write_results(args.out, info, table, _markdown)
     return 0
 
@@ -265,13 +329,112 @@ def oi_scales(cache: Path, size: int, days: int = 120) -> dict[str, dict[str, fl
     return out
 
 
-def case_path(cache: Path, name: str, settings: dict[str, Any], members: int, seed: int,
-              day: Any) -> Path:
-    """Cache file of one (method, settings, members, run, day) ensemble."""
-    key = json.dumps({"settings": settings, "members": members}, sort_keys=True, default=str)
+def run_key(truth: xr.Dataset, obs: xr.DataTree) -> str:
+    """Digest of what made a run: the nature run's and the simulator's attributes."""
+    text = json.dumps([truth.attrs, obs.attrs], sort_keys=True, default=str)
+    return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
+def case_path(cache: Path, name: str, settings: dict[str, Any], members: int, prior_id: str,
+              run: str, seed: int, day: Any) -> Path:
+    """Cache file of one (method, settings, members, prior, run, day) ensemble.
+
+    The key holds :data:`CACHE_VERSION`: a case written by a version of this script
+    whose cases mean something else is not found (so not reused) under the new key.
+    """
+    key = json.dumps({"version": CACHE_VERSION, "settings": settings, "members": members,
+                      "prior": prior_id, "run": run}, sort_keys=True, default=str)
     digest = hashlib.sha1(key.encode()).hexdigest()[:10]
     stamp = str(np.datetime_as_string(np.datetime64(day, "D")))
     return cache / "cases" / f"{name}-{digest}" / f"seed{seed}_{stamp}.nc"
+
+
+def default_configuration(prior: Any) -> dict[str, str]:
+    """What decides the ``xgenda-default`` row: xgenda's version and default configuration,
+    and the prior (whose id covers its configuration) with the text files it ships."""
+    import xgenda
+    from xgenda.config import presets
+
+    files = {}
+    if prior.path is not None and Path(prior.path).is_dir():
+        for f in sorted(Path(prior.path).iterdir()):
+            if f.is_file() and f.suffix in (".json", ".yaml", ".yml", ".toml"):
+                files[f.name] = hashlib.sha1(f.read_bytes()).hexdigest()[:12]
+    return {"xgenda": xgenda.__version__, "defaults": repr(presets.default()),
+            "prior": prior.id, "prior_files": json.dumps(files, sort_keys=True)}
+
+
+def unet_model(cache: Path, prior: Any) -> tuple[RegressionUNet, dict[str, Any]]:
+    """The regression baseline, trained on seed 0 with early stopping on seed 1001 (cached).
+
+    Training pairs are the days of a :data:`UNET_TRAIN_DAYS`-day run (seed 0: the prior's
+    training run) whose nadir window lies inside the run; validation pairs those of a
+    :data:`RUN_DAYS`-day run with seed 1001. Targets are standardized by the prior's
+    normalizer. Trained on one torch thread, deterministic (seeded). The weights and the
+    training record are cached under a key of every setting.
+    """
+    from xgenda.baselines.regression import INPUT_CHANNELS
+
+    runs = {TRAINING_SEED: UNET_TRAIN_DAYS, VALIDATION_SEED: RUN_DAYS}
+    loaded = {seed: load_run(seed, days, prior.patch_size, cache) for seed, days in runs.items()}
+    key = json.dumps({"version": CACHE_VERSION, "settings": UNET_SETTINGS.to_dict(),
+                      "runs": {str(s): [d, run_key(*loaded[s])] for s, d in runs.items()},
+                      "nadir_window_days": NADIR_WINDOW_DAYS, "prior": prior.id},
+                     sort_keys=True)
+    digest = hashlib.sha1(key.encode()).hexdigest()[:10]
+    path = cache / "unet" / f"unet-{digest}.pt"
+    record = path.with_suffix(".json")
+    if path.exists() and record.exists():
+        return RegressionUNet.load(path), json.loads(record.read_text())
+    pairs = {}
+    margin = math.ceil(NADIR_WINDOW_DAYS)
+    for seed, (truth, obs) in loaded.items():
+        t = truth[list(prior.variables)].isel(time=slice(margin, runs[seed] - margin)).load()
+        x = unet_inputs(obs, t, prior).values
+        y = prior.normalizer.apply(t).to_array("variable").transpose(
+            "time", "variable", "lat", "lon").values
+        pairs[seed] = (x, y)
+    model = RegressionUNet(len(INPUT_CHANNELS), len(prior.variables), prior.patch_size,
+                           list(prior.variables), UNET_SETTINGS)
+    threads = torch_threads(1)
+    tic, cpu = time.perf_counter(), time.process_time()
+    try:
+        model.fit(*pairs[TRAINING_SEED], *pairs[VALIDATION_SEED])
+    finally:
+        torch_threads(threads)
+    info = {"train_s": time.perf_counter() - tic, "train_cpu_s": time.process_time() - cpu,
+            "threads": 1,
+            "train_pairs": int(pairs[TRAINING_SEED][0].shape[0]),
+            "valid_pairs": int(pairs[VALIDATION_SEED][0].shape[0]),
+            "epochs": len(model.history["valid"]),
+            "best_epoch": int(model.history["best_epoch"][0]),
+            "valid_loss": min(model.history["valid"]), "settings": UNET_SETTINGS.to_dict(),
+            "train_days": UNET_TRAIN_DAYS, "nadir_window_days": NADIR_WINDOW_DAYS,
+            "cache_key": digest}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model.save(path.with_suffix(".tmp"))
+    path.with_suffix(".tmp").rename(path)
+    record.write_text(json.dumps(info, indent=2))
+    return model, info
+
+
+def torch_threads(n: int) -> int:
+    """Set torch's intra-op threads to ``n``; return the previous number."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    return before
+
+
+def unet_inputs(obs_all: xr.DataTree, template: xr.Dataset, prior: Any) -> xr.DataArray:
+    """The regression baseline's inputs: the assimilated observations gridded per day."""
+    from xgenda.baselines import regression_inputs
+
+    return regression_inputs(
+        template, prior.normalizer, nadir=obs_all["nadir"].to_dataset(),
+        l3_sst=obs_all["l3_sst"].to_dataset(), l4_sss=obs_all["l4_sss"].to_dataset(),
+        land_mask=prior.land_mask, nadir_window_days=NADIR_WINDOW_DAYS)
 
 
 # -- methods ---------------------------------------------------------------------------------
@@ -297,13 +460,22 @@ def run_oi(obs_all: xr.DataTree, truth: xr.Dataset, prior: Any,
                        "ssh_error": oi.ssh_error, "sst_error": oi.sst_error})
 
 
+def run_unet(model: RegressionUNet, obs_all: xr.DataTree, truth: xr.Dataset,
+             prior: Any) -> xr.Dataset:
+    """The regression baseline's map of each analysis day (deterministic)."""
+    from xgenda.baselines import regression_analysis
+
+    return regression_analysis(model, unet_inputs(obs_all, truth, prior), prior.normalizer)
+
+
 def run_xgenda(prior: Any, obs_all: xr.DataTree, template: xr.Dataset,
                settings: dict[str, Any], members: int, device: str) -> xr.Dataset:
     """The one call of :func:`xgenda.assimilate` of this benchmark (one analysis day).
 
     ``settings["obs"]`` maps observation node names to attrs set on them
     (``genda_time_window``, ``genda_time_error_growth``, ``genda_error_correlation_km``,
-    ``genda_error_inflation``); ``settings["kwargs"]`` are keywords of assimilate.
+    ``genda_error_inflation``); ``settings["kwargs"]`` are keywords of assimilate (none:
+    xgenda's defaults).
     """
     nodes = {}
     for key in ("nadir", "l3_sst", "l4_sss"):
@@ -321,6 +493,8 @@ def configuration(kwargs: dict[str, Any]) -> dict[str, Any]:
     the case cache)."""
     from xgenda.config import MMPS, Heun, presets
 
+    if not kwargs:
+        return {}
     if kwargs.get("preset") == "genda":
         return presets.genda()
     return {"sampler": Heun(steps=kwargs["steps"], churn=kwargs.get("churn", 0.0)),
@@ -419,12 +593,75 @@ def score_all(recs: dict[str, dict[int, xr.Dataset]], truths: dict[int, xr.Datas
     return table, along_pooled
 
 
+def targets(table: Any, row: str) -> list[dict[str, Any]]:
+    """The must-show numbers of the skill benchmark for ``row``, met or not.
+
+    Each target compares one score of ``row`` with a reference (OI's, the UNet's, the L4
+    product's: OI's SSS row, or a range); ``met`` is None where a side was not measured.
+    """
+
+    def score(method: str, var: str, col: str) -> float:
+        if (method, var) not in table.index or col not in table.columns:
+            return float("nan")
+        return float(table.loc[(method, var), col])
+
+    items: list[tuple[str, str, str, float, Any, str]] = [
+        ("SSH RMSE <= 0.85 x OI's", "ssh", "rmse", 0.85 * score("oi", "ssh", "rmse"), None,
+         "<="),
+        ("SSH effective resolution <= OI's (km)", "ssh", "lambda_km",
+         score("oi", "ssh", "lambda_km"), None, "<="),
+    ]
+    for v in ("u", "v"):
+        items.append((f"{v} RMSE <= 0.75 x OI's", v, "rmse", 0.75 * score("oi", v, "rmse"),
+                      None, "<="))
+        items.append((f"{v} RMSE < the UNet's", v, "rmse", score("unet", v, "rmse"), None, "<"))
+    items += [
+        ("SST RMSE < OI's", "sst", "rmse", score("oi", "sst", "rmse"), None, "<"),
+        ("SSS RMSE < the L4 product's", "sss", "rmse", score("oi", "sss", "rmse"), None, "<"),
+    ]
+    for v in ("ssh", "u", "v"):
+        items.append((f"{v.upper() if v == 'ssh' else v} spread/skill in [0.85, 1.15]", v,
+                      "spread_skill", float("nan"), (0.85, 1.15), "in"))
+    for v in ("ssh", "sst"):
+        items.append((f"{v.upper()} CRPS < OI's", v, "crps", score("oi", v, "crps"), None, "<"))
+    out = []
+    for label, var, col, ref, span, op in items:
+        value = score(row, var, col)
+        if op == "in":
+            met = bool(span[0] <= value <= span[1]) if math.isfinite(value) else None
+            reference: Any = list(span)
+        else:
+            ok = math.isfinite(value) and math.isfinite(ref)
+            met = (bool(value <= ref) if op == "<=" else bool(value < ref)) if ok else None
+            reference = ref
+        out.append({"target": label, "variable": var, "score": col, "value": value,
+                    "reference": reference, "met": met})
+    return out
+
+
+def _targets_markdown(info: dict[str, Any]) -> list[str]:
+    row = "xgenda-default"
+    lines = ["## Targets of the skill benchmark", ""]
+    if row not in info["days_used_per_run"] or not sum(info["days_used_per_run"][row].values()):
+        return [*lines, f"The `{row}` row was not run: no targets to check.", ""]
+    lines += [f"`{row}` (xgenda's defaults) against the references, computed from the scores below.",
+              "", f"| target | {row} | reference | met |", "|---|---|---|---|"]
+    word = {True: "met", False: "not met", None: "not measured"}
+    for t in info["targets"]:
+        ref = t["reference"]
+        ref_text = f"{ref[0]}-{ref[1]}" if isinstance(ref, list) else f"{ref:.4g}"
+        lines.append(f"| {t['target']} | {t['value']:.4g} | {ref_text} | {word[t['met']]} |")
+    met = sum(t["met"] is True for t in info["targets"])
+    lines += ["", f"{met} of {len(info['targets'])} targets met.", ""]
+    return lines
+
+
 def _markdown(info: dict[str, Any], table: str) -> str:
     per = info["wall_per_day_per_member_s"]
     used = info["days_used_per_run"]
     along = info["alongtrack_ssh"]
     lines = [
-        *header("OSSE benchmark: OI vs xgenda on held-out runs", info),
+        *header("OSSE benchmark: OI, a regression UNet and xgenda on held-out runs", info),
         f"- truth: toy-ocean runs with seeds {info['seeds']} (held out: the demo prior was "
         f"trained on seed 0, validated on seed 1001), {info['days_per_run']} analysis days "
         f"per run spaced {info['spacing_days']} days apart after a {WARMUP_DAYS}-day warm-up; "
@@ -438,11 +675,17 @@ def _markdown(info: dict[str, Any], table: str) -> str:
         f"topography), scales fitted on the training run {info['oi_scales']}, observations "
         "within 2 Lt days; geostrophic currents of its SSH; L4 SSS product; CRPS and "
         "spread/skill from its posterior std (Gaussian)",
-        "- `genda`: SDA, gamma 0.1, 256 DDIM steps (GenDA's configuration); `xgenda-fast`: "
-        "MMPS, 16 Heun steps, analysis-day observations; `xgenda-best`: the recommended "
-        "settings (`xgenda/obs/recommended.py`); ablation rows: `no-windows` (best without "
+        *_unet_markdown(info),
+        "- `xgenda-default`: `assimilate(template, prior, obs)` with no configuration "
+        "argument (xgenda's defaults and the prior's when run); `genda`: SDA, gamma 0.1, "
+        "256 DDIM steps (GenDA's configuration); `xgenda-fast`: MMPS, 16 Heun steps, "
+        "analysis-day observations; `xgenda-best`: the recommended settings "
+        "(`xgenda/obs/recommended.py`); ablation rows: `no-windows` (best without "
         "observation windows and error growth), `white-errors` (best with white L4 errors), "
-        "`no-churn` (best with a deterministic sampler)", "",
+        "`no-churn` (best with a deterministic sampler)",
+        *[f"- `{k}`: xgenda's defaults with the prior `{v['id']}` ({v['path']})"
+          for k, v in info.get("extra_priors", {}).items()], "",
+        *_targets_markdown(info),
         "## Scores against the gridded truth", "",
         table, "",
         "`rmse`, `mu`, `sigma`, `lambda_km` are those of the ensemble mean (the map for OI); "
@@ -457,10 +700,29 @@ def _markdown(info: dict[str, Any], table: str) -> str:
         "## Cost", "",
         "| method | wall time (s) | per analysis day per member (s) |", "|---|---|---|",
         *[f"| {k} | {info['wall_s'][k]:.1f} | {per[k]:.2f} |" for k in info["wall_s"]], "",
-        "OI's cost is per analysis day (it has no members). Cached cases keep the wall time "
-        "of the run that computed them.", "",
+        "OI's and the UNet's costs are per analysis day (they have no members; the UNet's "
+        "training is not included). Cached cases keep the wall time of the run that "
+        "computed them.", "",
     ]
     return "\n".join(lines)
+
+
+def _unet_markdown(info: dict[str, Any]) -> list[str]:
+    u = info.get("unet")
+    if not u:
+        return []
+    s = u["settings"]
+    return [
+        f"- `unet`: regression baseline (GenDA's comparison): a UNet ({s['base_channels']} "
+        f"base channels, levels {s['channel_mult']}) mapping the day's gridded observations "
+        f"(nadir SSH within {u['nadir_window_days']:g} days binned to pixels and their count, "
+        "L3 SST and its mask, L4 SSS, land mask) to the 5 standardized variables; trained on "
+        f"{u['train_pairs']} days of a {u['train_days']}-day run with seed 0, early stopping "
+        f"on {u['valid_pairs']} days of seed 1001 (best epoch {u['best_epoch'] + 1} of "
+        f"{u['epochs']}, validation MSE {u['valid_loss']:.3f} in standardized units), "
+        f"{u['train_cpu_s']:.0f} s of CPU on {u['threads']} thread ({u['train_s']:.0f} s wall "
+        "on the shared machine); deterministic: no CRPS or "
+        "spread/skill"]
 
 
 def _ablation_markdown(info: dict[str, Any]) -> list[str]:
