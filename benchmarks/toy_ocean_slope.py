@@ -10,9 +10,11 @@ detrend, averaged over every day) between 4 and 16 zonal grid spacings (55-220 k
 at 64 x 64; Gulf Stream altimetry gives slopes of about -4 to -5). It also checks
 that each run is sane: SSH standard deviation, daily maximum speed, time steps.
 Prints the figures and writes ``benchmarks/results/toy_ocean_slope.md``, ``.json``
-and ``.png`` (the spectra with ``k^-4`` and ``k^-5`` references). Usage::
+and ``.png`` (the spectra with ``k^-4`` and ``k^-5`` references;
+``toy_ocean_slope_SIZE.*`` for another size than 64). Usage::
 
     python benchmarks/toy_ocean_slope.py                  # size 64, seeds 0 1, sweep
+    python benchmarks/toy_ocean_slope.py --size 128 --seeds 0 --sweep
     python benchmarks/toy_ocean_slope.py --seeds 0 --days 60 --no-write
 """
 
@@ -113,7 +115,7 @@ def machine() -> dict:
     return info
 
 
-def markdown(info: dict, rows: list[dict], command: str) -> str:
+def markdown(info: dict, rows: list[dict], command: str, figure_name: str) -> str:
     lines = [
         "# Toy-ocean SSH spectral slope over 4-16 grid spacings",
         "",
@@ -141,7 +143,7 @@ def markdown(info: dict, rows: list[dict], command: str) -> str:
             f"{r['max_speed_range_m_s'][1]}) | {r['time_step_s_min']}-{r['time_step_s_max']} "
             f"| {r['run_s']} |"
         )
-    lines += ["", "![SSH spectra](toy_ocean_slope.png)"]
+    lines += ["", f"![SSH spectra]({figure_name})"]
     return "\n".join(lines) + "\n"
 
 
@@ -204,12 +206,13 @@ def main(argv: list[str] | None = None) -> int:
         if name in SETTINGS:
             spectra[name, seed] = spectrum
     if not args.no_write:
+        stem = RESULTS / ("toy_ocean_slope" + ("" if args.size == 64 else f"_{args.size}"))
         RESULTS.mkdir(parents=True, exist_ok=True)
-        (RESULTS / "toy_ocean_slope.json").write_text(json.dumps(
+        stem.with_suffix(".json").write_text(json.dumps(
             {"command": command, "machine": info, "runs": rows}, indent=1) + "\n")
-        (RESULTS / "toy_ocean_slope.md").write_text(markdown(info, rows, command))
-        figure(spectra, rows, RESULTS / "toy_ocean_slope.png")
-        print(f"wrote {RESULTS / 'toy_ocean_slope.md'}, .json and .png")
+        stem.with_suffix(".md").write_text(markdown(info, rows, command, stem.name + ".png"))
+        figure(spectra, rows, stem.with_suffix(".png"))
+        print(f"wrote {stem}.md, .json and .png")
     return 0
 
 

@@ -104,10 +104,11 @@ class ToyOceanParameters:
         altimetry of the Gulf Stream shows ``k^-4`` to ``k^-5``. This set keeps every
         other default and lengthens the damping time at the dealiasing cut-off to
         ``ROUGH_HYPERVISCOUS_HOURS`` (1000 h, ~42 days): the SSH slope over 4-16 grid
-        spacings becomes -4.6 to -4.7 at 64 x 64 (seeds 0 and 1), with an SSH standard
-        deviation of ~0.36 m and daily maximum speeds of ~1.5 m s-1, and the spectrum
-        still falls off steadily to the cut-off, without a pile-up of grid-scale noise
-        (``benchmarks/results/toy_ocean_slope.md``).
+        spacings becomes -4.6 to -4.7 at 64 x 64 (seeds 0 and 1; -4.3 at 128 x 128, where
+        the default gives -8.2), with an SSH standard deviation of ~0.36 m and daily
+        maximum speeds of ~1.5 m s-1, and the spectrum still falls off steadily to the
+        cut-off, without a pile-up of grid-scale noise
+        (``benchmarks/results/toy_ocean_slope.md``, ``toy_ocean_slope_128.md``).
 
         The demo prior and the benchmarks use the default ocean: a prior for the rough
         ocean has to be trained on it.
