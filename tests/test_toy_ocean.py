@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -13,7 +14,9 @@ import xarray as xr
 pytest.importorskip("torch")
 
 import xgenda
-from xgenda.datasets import toy_ocean
+from xgenda.datasets import ToyOceanParameters, toy_ocean
+from xgenda.datasets.toy_ocean import ROUGH_HYPERVISCOUS_HOURS
+from xgenda.diagnostics.spectra import isotropic_spectrum
 from xgenda.grid import EARTH_RADIUS_M, LAT_ATTRS, LON_ATTRS, metrics, regular
 from xgenda.variables import VARIABLES
 
@@ -24,6 +27,12 @@ OCEAN = ("ssh", "sst", "sss", "u", "v")
 def eddying() -> xr.Dataset:
     """20 days of the default 64 x 64 run after the default 180-day spin-up (~5 s)."""
     return toy_ocean(days=20, size=64, seed=0)
+
+
+@pytest.fixture(scope="module")
+def rough() -> xr.Dataset:
+    """60 days of the rough 64 x 64 run after the default 180-day spin-up (~8 s)."""
+    return toy_ocean(days=60, size=64, seed=0, parameters=ToyOceanParameters.rough())
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +66,18 @@ def beta_plane_dx(ds: xr.Dataset) -> float:
     return EARTH_RADIUS_M * np.cos(np.deg2rad(ds.attrs["lat0"])) * dlon
 
 
+def ssh_slope_over_grid_spacings(ds: xr.Dataset, shortest: int = 4, longest: int = 16) -> float:
+    """Log-log slope of the isotropic SSH spectrum between two wavelengths in grid spacings."""
+    spacing_km = beta_plane_dx(ds) / 1e3
+    spectrum = isotropic_spectrum(ds["ssh"])
+    wavelength = spectrum.wavelength.values
+    band = ((wavelength >= shortest * spacing_km * (1 - 1e-9))
+            & (wavelength <= longest * spacing_km * (1 + 1e-9)))
+    assert band.sum() >= 4  # 5 bins at 64 x 64
+    k, e = spectrum.freq_r.values[band], spectrum.values[band]
+    return float(np.polyfit(np.log(k), np.log(e), 1)[0])
+
+
 # -- amplitudes and physics of the output -----------------------------------------------------
 @pytest.mark.slow
 def test_ssh_and_current_amplitudes_are_gulf_stream_like(eddying):
@@ -69,7 +90,9 @@ def test_ssh_and_current_amplitudes_are_gulf_stream_like(eddying):
 
 
 @pytest.mark.slow
-def test_currents_are_in_geostrophic_balance_with_ssh_using_f0(eddying):
+@pytest.mark.parametrize("run", ["eddying", "rough"])
+def test_currents_are_in_geostrophic_balance_with_ssh_using_f0(run, request):
+    eddying = request.getfixturevalue(run)
     f0, g = eddying.attrs["f0"], eddying.attrs["gravity"]
     _, dy = metrics(eddying)
     ssh = periodic_ssh(eddying)
@@ -107,6 +130,67 @@ def test_ssh_wavenumber_spectrum_slope_is_quasi_geostrophic(eddying):
     # QG turbulence: k^-3 kinetic energy, so k^-5 for SSH in the enstrophy cascade (steeper
     # near the dissipation range); altimetry shows k^-4 to k^-5. Measured: -5.5 (64 x 64).
     assert -6.0 < slope < -4.0
+
+
+# -- the rough ocean: weak grid-scale damping ----------------------------------------------------
+def test_default_parameters_are_those_of_the_demo_prior_ocean():
+    # the bundled demo prior, the benchmarks and the demo were trained and run on this ocean
+    default = ToyOceanParameters()
+    assert default.hyperviscous_hours == 1.0
+    assert default.drag_days == 20.0
+    assert (default.deformation_radius_km, default.mean_flow, default.shear,
+            default.layer_depth_ratio) == (25.0, 0.1, 0.12, 0.25)
+    ds = toy_ocean(days=1, size=16, seed=0, spinup_days=1)
+    assert ds.attrs["hyperviscous_time_s"] == 3600.0
+    assert ds.attrs["bottom_drag_s-1"] == pytest.approx(1 / (20 * 86400.0), rel=1e-15)
+
+
+def test_rough_parameters_change_only_the_hyperviscous_time():
+    rough = ToyOceanParameters.rough()
+    assert rough == replace(ToyOceanParameters(), hyperviscous_hours=ROUGH_HYPERVISCOUS_HOURS)
+    assert rough.hyperviscous_hours > 100 * ToyOceanParameters().hyperviscous_hours
+    ds = toy_ocean(days=1, size=16, seed=0, spinup_days=1, parameters=rough)
+    assert ds.attrs["hyperviscous_time_s"] == ROUGH_HYPERVISCOUS_HOURS * 3600.0
+
+
+def test_rough_parameters_take_overrides_and_are_validated():
+    assert ToyOceanParameters.rough(shear=0.1) == replace(ToyOceanParameters.rough(), shear=0.1)
+    assert ToyOceanParameters.rough(hyperviscous_hours=500.0).hyperviscous_hours == 500.0
+    with pytest.raises(ValueError, match="drag_days must be a positive"):
+        ToyOceanParameters.rough(drag_days=0.0)
+    with pytest.raises(TypeError, match="fields of ToyOceanParameters"):
+        ToyOceanParameters.rough(viscosity=1.0)
+
+
+@pytest.mark.slow
+def test_default_ssh_spectrum_is_steep_over_4_to_16_grid_spacings(eddying):
+    # the grid-scale damping of the default steepens the small mesoscale well past
+    # altimetry's k^-4 to k^-5; measured -7.8 (20 days), -7.4 and -7.7 (120 days, seeds 0, 1)
+    assert ssh_slope_over_grid_spacings(eddying) < -6.5
+
+
+@pytest.mark.slow
+def test_rough_ssh_spectrum_is_altimetry_like_over_4_to_16_grid_spacings(rough):
+    # measured -4.6 (60 days), -4.64 and -4.68 (120 days, seeds 0, 1)
+    assert -5.5 < ssh_slope_over_grid_spacings(rough) < -3.5
+
+
+@pytest.mark.slow
+def test_rough_ocean_is_stable_and_gulf_stream_like(rough, eddying):
+    # measured: SSH std 0.38 m, daily max speed 1.57 m/s (at most 1.86), shortest step 1122 s
+    # (default ocean: 1290 s)
+    assert np.isfinite(rough["ssh"].values).all()
+    ssh_std = rough["ssh"].std(("lat", "lon"))
+    speed = np.hypot(rough["u"], rough["v"]).max(("lat", "lon"))
+    assert float(ssh_std.min()) > 0.2
+    assert float(ssh_std.max()) < 0.5
+    assert 1.0 < float(speed.mean()) < 2.0
+    # the CFL-adapted step stays close to the default ocean's: no grid-scale noise
+    # accelerating the flow and forcing ever shorter steps
+    assert rough.attrs["time_step_s_min"] > 0.5 * eddying.attrs["time_step_s_min"]
+    # the rough ocean keeps the default ocean's large scales: the same SST gradient
+    zonal = rough["sst"].mean(("time", "lon"))
+    assert 8.0 < float(zonal[0] - zonal[-1]) < 12.0
 
 
 @pytest.mark.slow

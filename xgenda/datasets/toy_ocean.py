@@ -24,7 +24,7 @@ from xgenda.grid import EARTH_RADIUS_M, GRAVITY, OMEGA, TIME_ATTRS, regular
 from xgenda.progress import on_terminal, wanted
 from xgenda.variables import VARIABLES
 
-__all__ = ["MAX_SIZE", "MIN_SIZE", "ToyOceanParameters", "toy_ocean"]
+__all__ = ["MAX_SIZE", "MIN_SIZE", "ROUGH_HYPERVISCOUS_HOURS", "ToyOceanParameters", "toy_ocean"]
 
 MIN_SIZE = 16
 """Smallest supported grid (points per side)."""
@@ -37,6 +37,8 @@ COURANT_TARGET = 0.25
 COURANT_LIMIT = 0.5
 """Above this Courant number a fixed time step is rejected (AB3 goes unstable near 0.35-0.7)."""
 MIN_STEPS_PER_DAY = 4
+ROUGH_HYPERVISCOUS_HOURS = 1000.0
+"""Hyperviscous damping time (hours) of :meth:`ToyOceanParameters.rough`."""
 
 _POSITIVE = ("deformation_radius_km", "shear", "layer_depth_ratio", "drag_days",
              "hyperviscous_hours", "sst_restoring_days", "sss_restoring_days")
@@ -69,6 +71,10 @@ class ToyOceanParameters:
         Laplacian diffusivity of both tracers in m2 s-1.
     ekman_amplitude, ekman_angle_deg : float
         Ekman current per unit wind speed and its turning angle (with ``winds=True``).
+
+    See Also
+    --------
+    ToyOceanParameters.rough : the same ocean with weaker grid-scale damping.
     """
 
     deformation_radius_km: float = 25.0
@@ -87,6 +93,45 @@ class ToyOceanParameters:
     tracer_diffusivity: float = 20.0
     ekman_amplitude: float = 0.02
     ekman_angle_deg: float = 45.0
+
+    @classmethod
+    def rough(cls, **overrides: float) -> ToyOceanParameters:
+        """The toy ocean with weak grid-scale damping: more small-scale (mesoscale) detail.
+
+        The default hyperviscosity (``hyperviscous_hours=1``) damps a wave four grid
+        spacings long by a factor e in ~10 hours, which steepens the SSH wavenumber
+        spectrum over 4-16 grid spacings to about ``k^-7.4`` at 64 x 64 (55-220 km);
+        altimetry of the Gulf Stream shows ``k^-4`` to ``k^-5``. This set keeps every
+        other default and lengthens the damping time at the dealiasing cut-off to
+        ``ROUGH_HYPERVISCOUS_HOURS`` (1000 h, ~42 days): the SSH slope over 4-16 grid
+        spacings becomes -4.6 to -4.7 at 64 x 64 (seeds 0 and 1; -4.3 at 128 x 128, where
+        the default gives -8.2), with an SSH standard deviation of ~0.36 m and daily
+        maximum speeds of ~1.5 m s-1, and the spectrum still falls off steadily to the
+        cut-off, without a pile-up of grid-scale noise
+        (``benchmarks/results/toy_ocean_slope.md``, ``toy_ocean_slope_128.md``).
+
+        The demo prior and the benchmarks use the default ocean: a prior for the rough
+        ocean has to be trained on it.
+
+        Parameters
+        ----------
+        **overrides : float
+            Other fields of :class:`ToyOceanParameters` to set (e.g. ``shear=0.1``).
+
+        Returns
+        -------
+        ToyOceanParameters
+
+        Examples
+        --------
+        >>> ToyOceanParameters.rough().hyperviscous_hours
+        1000.0
+        """
+        unknown = sorted(set(overrides) - {f.name for f in fields(cls)})
+        if unknown:
+            raise TypeError(f"ToyOceanParameters.rough() got unexpected keyword argument(s) "
+                            f"{unknown}; the overrides are fields of ToyOceanParameters")
+        return cls(**{"hyperviscous_hours": ROUGH_HYPERVISCOUS_HOURS, **overrides})
 
     def __post_init__(self) -> None:
         for name in _POSITIVE:
@@ -154,7 +199,9 @@ def toy_ocean(
     With the defaults the run looks like the Gulf Stream region: SSH standard
     deviation over the box ~0.35 m, daily maximum speed 1-2 m/s, SST fronts and
     filaments, an SSH wavenumber spectrum close to k^-5 between 100 and 300 km
-    (figures for 64 and 128 in ``benchmarks/results/nature_run.md``).
+    (figures for 64 and 128 in ``benchmarks/results/nature_run.md``); over 4-16 grid
+    spacings it is steeper (about ``k^-7.4`` at 64 x 64) because of the grid-scale
+    damping, and ``parameters=ToyOceanParameters.rough()`` gives about ``k^-4.7``.
     The same seed gives the same run on the same device, dtype and number of
     threads (floating-point sums depend on them, and the turbulence amplifies
     such differences after a few weeks); different seeds give independent runs.
