@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -144,7 +145,11 @@ def _markdown(info: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         f"`{json.dumps(info['base'])}`",
         f"- selection: lowest mean |spread/skill - 1| among the settings whose CRPS score "
         f"is within {info['crps_tolerance']:.0%} of the lowest",
-        f"- winner: `{json.dumps(info['best'])}`", "",
+        f"- winner: `{json.dumps(info['best'])}`",
+        f"- churn: EDM adds noise `gamma = min(churn / steps, sqrt(2) - 1)` per step, so "
+        f"at {info['base']['sampler']['steps']} steps every churn above "
+        f"{info['base']['sampler']['steps'] * (math.sqrt(2) - 1):.1f} is the same sampler "
+        "(identical rows)", "",
     ]
     names = list(rows[0])
     lines += ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
