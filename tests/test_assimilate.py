@@ -11,7 +11,18 @@ import pytest
 import xarray as xr
 
 import xgenda
-from xgenda.config import DPS, MMPS, SDA, Configuration, Euler, GendaDDIM, Heun, Window, presets
+from xgenda.config import (
+    DPS,
+    MMPS,
+    SDA,
+    Configuration,
+    Euler,
+    GendaDDIM,
+    Heun,
+    KindWindow,
+    Window,
+    presets,
+)
 from xgenda.testing import gaussian_prior, point_observations, raise_if_dask_computes
 
 torch = pytest.importorskip("torch")
@@ -469,7 +480,10 @@ def test_demo_prior_posterior_beats_the_prior_on_the_toy_ocean():
                               drifters=0)
     template = truth.isel(time=[2])[list(prior.variables)]
     t = template.time.values[0]
-    ens = xgenda.assimilate(template, prior, obs, members=6, steps=16, device="cpu").compute()
+    # the analysis day's observations with their own errors (not the prior's recommended
+    # windows and inflation, which trade this fit for spread): they must be fit closely
+    ens = xgenda.assimilate(template, prior, obs, members=6, steps=16, window=Window(),
+                            device="cpu").compute()
     post = ens.isel(time=0)
     samples = prior.sample(6, seed=1, steps=16, device="cpu")
     # at the nadir points of the analysis day: the posterior mean fits them to within
@@ -524,3 +538,54 @@ def test_ekman_model_needs_a_decomposed_state_prior(prior):
     with pytest.raises(ValueError, match="no 'u_res'/'v_res'"):
         xgenda.assimilate(template, prior, point_observations(template, n=5), members=1,
                           steps=1, ekman_model=object())
+
+
+# -- the prior's recommended configuration ------------------------------------------------------
+RECOMMENDED = Configuration(Heun(steps=5, churn=2.0), MMPS(cg_steps=2),
+                            Window(points=KindWindow(half_width=2.0, error_growth=0.5),
+                                   error_inflation=1.5))
+
+
+@pytest.fixture(scope="module")
+def recommending_prior():
+    prior = gaussian_prior(8, mean=MEAN, std=STD)[0]
+    prior.metadata["recommended"] = RECOMMENDED.to_dict()
+    return prior
+
+
+def test_assimilate_runs_the_priors_recommended_configuration(recommending_prior, obs):
+    template = _template(nt=1)
+    with raise_if_dask_computes():
+        ens = xgenda.assimilate(template, recommending_prior, obs, members=2)
+    assert Configuration.from_json(ens.attrs["configuration"]) == RECOMMENDED
+    # the points' window is 2 days: the observations of the days around the first one
+    days = (obs.time.values - template.time.values[0]) / np.timedelta64(1, "D")
+    assert ens.attrs["obs_used"] == int(((days >= -2.0) & (days < 2.0)).sum())
+    assert ens.attrs["obs_used"] > int(((days >= -0.5) & (days < 0.5)).sum())
+
+
+def test_explicit_arguments_and_presets_win_over_the_recommendation(recommending_prior, obs):
+    template = _template(nt=1)
+    ens = xgenda.assimilate(template, recommending_prior, obs, members=2,
+                            sampler=Heun(steps=4), window=Window())
+    assert Configuration.from_json(ens.attrs["configuration"]) == Configuration(
+        Heun(steps=4), MMPS(cg_steps=2), Window())
+    ens = xgenda.assimilate(template, recommending_prior, obs, members=2, preset="default")
+    assert Configuration.from_json(ens.attrs["configuration"]) == Configuration()
+    # a prior without a recommendation runs the library defaults
+    plain = xgenda.assimilate(template, gaussian_prior(8, mean=MEAN, std=STD)[0], obs,
+                              members=2)
+    assert Configuration.from_json(plain.attrs["configuration"]) == Configuration()
+
+
+def test_the_error_inflation_widens_the_posterior(recommending_prior, obs):
+    # a Gaussian prior: its posterior spread at observed pixels grows with the observation
+    # error (same seed: without the factor the two runs would be identical)
+    template = _template(nt=1)
+    spreads = []
+    for factor in (1.0, 4.0):
+        window = Window(error_inflation=factor)
+        ens = xgenda.assimilate(template, recommending_prior, obs, members=8, seed=1,
+                                sampler=Heun(steps=8), window=window).compute()
+        spreads.append(float(ens.ssh.std("member").mean()))
+    assert spreads[1] > spreads[0]

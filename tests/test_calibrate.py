@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
 
 import xgenda
-from xgenda.calibration import search_grid, split_observations
-from xgenda.config import DPS, MMPS, SDA, Configuration, Heun, NoGuidance
+from xgenda.calibration import check_stable, reliability_grid, search_grid, split_observations
+from xgenda.config import (
+    DPS,
+    MMPS,
+    SDA,
+    Configuration,
+    GendaDDIM,
+    Heun,
+    KindWindow,
+    NoGuidance,
+    Window,
+)
 from xgenda.guard import DistributionShift
 from xgenda.obs import collect
 from xgenda.testing import gaussian_prior, point_observations
@@ -190,3 +202,62 @@ def test_calibration_needs_observations_to_withhold(template, prior):
                     attrs={"genda_obs": "smoothed", "sigma_km": 20.0})
     with pytest.raises(ValueError, match="withhold"):
         xgenda.calibrate(template, prior, l4)
+
+
+# -- stable settings and the reliability search ---------------------------------------------------
+def test_mmps_with_many_cg_steps_is_searched_only_when_stabilized():
+    with pytest.raises(ValueError, match=r"MMPS\(cg_steps=5\) without symmetrize"):
+        search_grid(MMPS(), strengths=(1, 5), steps=(8,))
+    assert search_grid(MMPS(), steps=(8,)) == [
+        Configuration(Heun(steps=8), MMPS(cg_steps=n)) for n in (1, 2, 3)]
+    for stable in (MMPS(symmetrize=True), MMPS(cg_sigma_max=0.5)):
+        check_stable(Configuration(guidance=replace(stable, cg_steps=10)))
+    with pytest.raises(ValueError, match="symmetrize=True"):
+        reliability_grid(Configuration(guidance=MMPS(cg_steps=4)))
+
+
+def test_reliability_grid_varies_only_inflation_churn_and_strength():
+    base = Configuration(Heun(steps=8, churn=1.0), MMPS(cg_steps=2),
+                         Window(points=KindWindow(3.0, 0.2)))
+    grid = reliability_grid(base, inflations=(1.0, 2.0), churns=(0.0, 5.0),
+                            strengths=(1, 3))
+    assert [(c.window.error_inflation, c.sampler.churn, c.guidance.cg_steps)
+            for c in grid] == [(f, c, n) for f in (1.0, 2.0) for c in (0.0, 5.0)
+                               for n in (1, 3)]
+    assert {replace(c.sampler, churn=1.0) for c in grid} == {base.sampler}
+    assert {replace(c.window, error_inflation=1.0) for c in grid} == {base.window}
+    assert len(reliability_grid(base)) == 9  # 3 inflations x 3 churns, the base strength
+    with pytest.raises(ValueError, match="churn is a setting of the Heun and Euler"):
+        reliability_grid(Configuration(GendaDDIM(), SDA()))
+    with pytest.raises(ValueError, match="at least one inflation"):
+        reliability_grid(base, inflations=())
+
+
+def test_the_most_reliable_setting_within_the_crps_tolerance_wins(template, prior, obs):
+    grid = reliability_grid(Configuration(Heun(steps=6), MMPS(cg_steps=1)),
+                            inflations=(0.5, 4.0), churns=(0.0,))
+    best, table = xgenda.calibrate(template, prior, obs, grid, members=4, withhold=0.3,
+                                   crps_tolerance=1e3)
+    assert list(table.error_inflation.values) == [0.5, 4.0]
+    spread_skill = table.spread_skill_ssh.values
+    np.testing.assert_allclose(table.reliability.values, np.abs(spread_skill - 1))
+    assert best["window"].error_inflation == [0.5, 4.0][int(np.argmin(
+        np.abs(spread_skill - 1)))]
+    # no slack: the lowest CRPS wins
+    strict, table0 = xgenda.calibrate(template, prior, obs, grid, members=4, withhold=0.3)
+    assert strict["window"].error_inflation == [0.5, 4.0][int(np.argmin(table0.score.values))]
+    with pytest.raises(ValueError, match="crps_tolerance must be a finite number >= 0"):
+        xgenda.calibrate(template, prior, obs, grid, crps_tolerance=-0.1)
+
+
+def test_independent_evaluation_observations_are_scored_too(template, prior, obs):
+    grid = [Configuration(Heun(steps=4), MMPS(cg_steps=1))]
+    _, alone = xgenda.calibrate(template, prior, obs, grid, members=2, withhold=0.3)
+    extra = point_observations(template, n=30, error=0.01, seed=9)
+    # scored only, never assimilated: the guard does not see them
+    _, table = xgenda.calibrate(template, prior, obs, grid, members=2, withhold=0.3,
+                                evaluation=extra)
+    times = extra.time.values
+    days = (times - template.time.values[0]) / np.timedelta64(1, "D")
+    inside = int(((days >= -0.5) & (days < template.sizes["time"] - 0.5)).sum())
+    assert int(table.count_ssh[0]) == int(alone.count_ssh[0]) + inside

@@ -21,6 +21,7 @@ from xgenda.config import (
     Euler,
     GendaDDIM,
     Heun,
+    KindWindow,
     NoGuidance,
     Window,
     configure,
@@ -33,7 +34,10 @@ OBJECTS = [Heun(), Euler(steps=7, churn=2.5, corrector_steps=2, tau=0.3, sigma_m
            GendaDDIM(steps=12, eta=0.01), MMPS(cg_steps=5, float64=True, jacobian="jvp"),
            SDA(gamma=0.0, detach=True), DPS(zeta=0.25), NoGuidance(),
            Window(half_width="36h", error_growth=0.2),
-           Configuration(GendaDDIM(), SDA(), Window(2.0)), Configuration()]
+           Configuration(GendaDDIM(), SDA(), Window(2.0)), Configuration(),
+           KindWindow(half_width="2D", error_growth=0.3), KindWindow(),
+           Window(points=KindWindow(5.0, 0.46), smoothed=KindWindow(error_growth=0.1),
+                  error_inflation=1.4)]
 
 
 # -- JSON form and reprs ----------------------------------------------------------------------
@@ -53,6 +57,35 @@ def test_repr_names_every_setting():
         "sigma_max=80.0)")
     assert repr(SDA()) == "SDA(gamma=0.1, detach=False)"
     assert repr(Window("12h")) == "Window(half_width=0.5, error_growth=0.0)"
+    assert repr(Window(grid=KindWindow(1.0), error_inflation=1.5)) == (
+        "Window(half_width=0.5, error_growth=0.0, grid=KindWindow(half_width=1.0, "
+        "error_growth=None), error_inflation=1.5)")
+
+
+def test_a_window_gives_each_kind_its_half_width_and_growth():
+    window = Window(half_width=0.5, error_growth=0.2,
+                    points=KindWindow(half_width="5D", error_growth=0.46),
+                    grid={"half_width": 1.0})  # a dict (e.g. from JSON) becomes a KindWindow
+    assert window.grid == KindWindow(half_width=1.0)
+    assert window.for_kind("points") == (5.0, 0.46)
+    assert window.for_kind("grid") == (1.0, 0.0)
+    assert window.for_kind("smoothed") == (0.5, 0.0)
+    with pytest.raises(ValueError, match="unknown observation kind 'swath'"):
+        window.for_kind("swath")
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"points": {"half_width": 0.0}}, "half_width \\(days\\) must be a finite number > 0"),
+    ({"grid": {"half_width": 1.0, "width": 2}}, "Window grid=.*KindWindow"),
+    ({"smoothed": 3.0}, "smoothed= must be an xgenda.config.KindWindow"),
+    ({"error_inflation": 0.0}, "error_inflation must be a finite number > 0"),
+    ({"error_inflation": float("inf")}, "error_inflation must be a finite number"),
+])
+def test_bad_window_settings_are_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        Window(**kwargs)
+    with pytest.raises(ValueError, match="error_growth must be a finite number >= 0"):
+        KindWindow(error_growth=-0.1)
 
 
 def test_objects_are_frozen():
@@ -184,9 +217,59 @@ def test_cli_defaults_are_the_objects_and_the_functions_defaults():
     signature = inspect.signature(xgenda.assimilate).parameters
     for name in ("members", "seed", "device", "qc"):
         assert getattr(args, name) == signature[name].default
-    assert (args.time_window, args.time_error_growth) == (Window().half_width,
-                                                          Window().error_growth)
+    assert (args.preset, args.time_window, args.time_error_growth) == (None, None, None)
     assert configuration(_cli_args("--preset", "genda")) == Configuration(**presets.genda())
+
+
+def test_cli_runs_the_priors_recommended_configuration_unless_told_otherwise():
+    from xgenda._commands.assimilate import configuration
+
+    recommended = Configuration(Heun(steps=16, churn=5.0), MMPS(cg_steps=2),
+                                Window(points=KindWindow(5.0, 0.4), error_inflation=1.3))
+    assert configuration(_cli_args(), recommended) == recommended
+    assert configuration(_cli_args("--preset", "default"), recommended) == Configuration()
+    changed = configuration(_cli_args("--steps", "8", "--time-window", "1"), recommended)
+    assert changed == Configuration(Heun(steps=8, churn=5.0), MMPS(cg_steps=2),
+                                    Window(1.0, points=KindWindow(5.0, 0.4),
+                                           error_inflation=1.3))
+
+
+def test_a_recommended_configuration_fills_what_a_call_leaves_open():
+    recommended = Configuration(Heun(steps=16, churn=5.0), MMPS(cg_steps=2),
+                                Window(grid=KindWindow(1.0), error_inflation=1.3))
+    assert configure(recommended=recommended) == recommended
+    # explicit objects win, part by part
+    assert configure(sampler=Euler(steps=4), recommended=recommended) == Configuration(
+        Euler(steps=4), MMPS(cg_steps=2), recommended.window)
+    assert configure(window=Window(), recommended=recommended).window == Window()
+    # keywords of earlier versions set their part from the library default
+    assert configure(steps=8, recommended=recommended).sampler == Heun(steps=8)
+    assert configure(method="sda", recommended=recommended).guidance == SDA()
+    assert configure(time_window=2.0, recommended=recommended).window == Window(2.0)
+    # a preset wins over the recommendation entirely
+    assert configure(preset="default", recommended=recommended) == Configuration()
+    with pytest.raises(TypeError, match=r"recommended must be an xgenda\.config\.Configuration"):
+        configure(recommended={"sampler": Heun()})
+
+
+def test_demo_prior_recommends_the_calibrated_configuration():
+    pytest.importorskip("torch")
+    from xgenda.obs.recommended import RECOMMENDED, recommended_configuration
+
+    prior = xgenda.load_demo_prior()
+    config = prior.recommended
+    assert config == recommended_configuration()
+    std = prior.normalizer.std
+    # the OSSE windows in physical units: nadir 5 d, 0.1 m/day; L3 SST 1 d, 0.2 degC/day
+    assert config.window.for_kind("points")[0] == 5.0
+    assert config.window.for_kind("points")[1] * std["ssh"] == pytest.approx(0.1, rel=1e-9)
+    assert config.window.for_kind("grid")[0] == 1.0
+    assert config.window.for_kind("grid")[1] * std["sst"] == pytest.approx(0.2, rel=1e-9)
+    # only stable settings (xgenda.calibration.check_stable)
+    assert config.guidance.cg_steps <= 3 or config.guidance.symmetrize
+    assert (RECOMMENDED["steps"], RECOMMENDED["churn"]) == (config.sampler.steps,
+                                                            config.sampler.churn)
+    assert MMPS(**RECOMMENDED["guidance"]) == config.guidance
 
 
 def test_quality_control_threshold_is_defined_once():

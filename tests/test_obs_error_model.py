@@ -10,7 +10,8 @@ import pytest
 import xarray as xr
 
 import xgenda
-from xgenda.obs import AnalysisGrid, collect, compile_tables
+from xgenda.config import KindWindow, Window
+from xgenda.obs import AnalysisGrid, apply_window, collect, compile_tables
 from xgenda.obs.compile import correlated_error_inflation
 
 TIMES = pd.date_range("2020-01-01", periods=3, freq="D")
@@ -131,3 +132,79 @@ def test_time_blur_of_a_smoothed_product_enters_as_time_distance():
     plain = _l4(grid).assign_attrs(genda_obs="smoothed", sigma_km=20.0, window_days=3.0)
     (table,) = compile_tables(collect(plain, grid.variables), grid, [t0], 0.5)
     np.testing.assert_allclose(table.error, 0.1)
+
+
+# -- the window's per-kind settings and error inflation ------------------------------------
+def _points(grid: AnalysisGrid, **attrs) -> xr.Dataset:
+    t0 = TIMES[0].to_datetime64()
+    return xr.Dataset(
+        {"sss": ("obs", [35.0, 35.1, 35.2], {"units": "1e-3"}),
+         "sss_error": ("obs", [0.1, 0.1, 0.1], {"units": "1e-3"})},
+        coords={"time": ("obs", [t0, t0 + np.timedelta64(2, "D"), t0 - np.timedelta64(3, "D")]),
+                "lat": ("obs", [35.5, 35.6, 35.7]), "lon": ("obs", [-59.5, -59.4, -59.3])},
+        attrs={"genda_obs": "points", **{f"genda_{k}": v for k, v in attrs.items()}})
+
+
+def test_a_kinds_window_sets_the_half_width_and_the_error_growth_in_prior_std():
+    grid = _grid()
+    t0 = TIMES[0].to_datetime64()
+    window = Window(points=KindWindow(half_width=4.0, error_growth=0.5), error_inflation=1.5)
+    std = {"sss": 0.4}  # the prior's std: 0.5 std per day is 0.2 (1e-3) per day
+    (s,) = apply_window(collect(_points(grid), grid.variables), window, std)
+    assert s.time_window == 4.0
+    assert s.error_inflation == 1.5
+    (table,) = compile_tables([s], grid, [t0], window.half_width)
+    order = np.argsort(table.value)
+    np.testing.assert_allclose(table.error[order], [0.15, math.hypot(0.15, 0.4),
+                                                    math.hypot(0.15, 0.6)], rtol=1e-12)
+    # a half-day window: only the observation of the analysis day
+    (plain,) = compile_tables(collect(_points(grid), grid.variables), grid, [t0], 0.5)
+    np.testing.assert_allclose(plain.error, [0.1])
+
+
+def test_a_sets_own_attrs_win_over_its_kinds_window():
+    grid = _grid()
+    window = Window(points=KindWindow(half_width=4.0, error_growth=0.5), error_inflation=2.0)
+    own = _points(grid, time_window=1.0, time_error_growth=0.01, error_inflation=1.5)
+    (s,) = apply_window(collect(own, grid.variables), window, {"sss": 0.4})
+    assert (s.time_window, s.time_error_growth) == (1.0, 0.01)
+    assert s.error_inflation == 3.0  # the window's factor multiplies the set's own
+    (table,) = compile_tables([s], grid, [TIMES[0].to_datetime64()], 0.5)
+    np.testing.assert_allclose(table.error, [0.3], rtol=1e-12)
+
+
+def test_other_kinds_and_the_default_window_change_nothing():
+    grid = _grid()
+    sets = collect([_points(grid), _l4(grid)], grid.variables)
+    assert apply_window(sets, Window(), {"sss": 0.4}) == sets
+    (points, gridded) = apply_window(sets, Window(grid=KindWindow(2.0, 1.0)), {"sss": 0.4})
+    assert points == sets[0]
+    assert gridded.time_window == 2.0
+    assert gridded.kind_error_growth == {"sss": 0.4}
+    with pytest.raises(TypeError, match=r"xgenda\.config\.Window"):
+        apply_window(sets, {"half_width": 1.0}, {"sss": 0.4})
+    with pytest.raises(ValueError, match="no prior std for"):
+        apply_window(sets, Window(grid=KindWindow(2.0, 1.0)), {"sst": 1.0})
+
+
+def test_a_smoothed_product_uses_its_recorded_error_correlation_by_default():
+    # the OSSE L4 simulator records error_correlation_km in the product's attrs
+    grid = _grid()
+    t0 = TIMES[0].to_datetime64()
+    l4 = _l4(grid).assign_attrs(genda_obs="smoothed", sigma_km=20.0, error_correlation_km=48.0)
+    (s,) = collect(l4, grid.variables)
+    assert s.error_correlation_km == 48.0
+    (table,) = compile_tables([s], grid, [t0], 0.5)
+    np.testing.assert_allclose(table.error, 0.1 * correlated_error_inflation(
+        48.0, *grid.spacing_km), rtol=1e-12)
+    # the set's own attr wins; 0 turns the inflation off (white errors)
+    (own,) = collect(l4.assign_attrs(genda_error_correlation_km=20.0), grid.variables)
+    assert own.error_correlation_km == 20.0
+    (white,) = collect(l4.assign_attrs(genda_error_correlation_km=0.0), grid.variables)
+    (table,) = compile_tables([white], grid, [t0], 0.5)
+    np.testing.assert_allclose(table.error, 0.1)
+    # a plain gridded product keeps white errors whatever its metadata
+    (gridded,) = collect(_l4(grid).assign_attrs(error_correlation_km=48.0), grid.variables)
+    assert gridded.error_correlation_km is None
+    with pytest.raises(ValueError, match="must be a number"):
+        collect(l4.assign_attrs(error_correlation_km="long"), grid.variables)

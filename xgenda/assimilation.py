@@ -53,7 +53,7 @@ from xgenda.currents._inputs import at_times, on_grid
 from xgenda.currents.state import without_ekman
 from xgenda.grid import LAT_ATTRS, LON_ATTRS, TIME_ATTRS, check_grid, spacing_deg, time_blocks
 from xgenda.guard import check_not_all_land, check_template_times, screen
-from xgenda.obs import AnalysisGrid, collect, route, subset_for_times
+from xgenda.obs import AnalysisGrid, apply_window, collect, route, subset_for_times
 from xgenda.stream import missing_times, resume_to_zarr  # re-exported: older import path
 from xgenda.variables import cf_attrs, unit_conversion
 
@@ -102,14 +102,21 @@ def assimilate(
         tasks (each task carries only the observations of its block).
     members : int
         Ensemble size (>= 1).
-    sampler : Heun, Euler or GendaDDIM, optional
-        The sampler and its settings (:mod:`xgenda.config`; default ``Heun()``: EDM
-        Heun, 32 steps on the Karras schedule).
+    sampler : Heun, Euler, DPMSolver2M or GendaDDIM, optional
+        The sampler and its settings (:mod:`xgenda.config`). Default: the prior's
+        recommended one (:attr:`xgenda.Prior.recommended`; the bundled demo prior's is
+        recorded in its config.json and model card), else ``Heun()`` (EDM Heun, 32
+        steps on the Karras schedule).
     guidance : MMPS, SDA, DPS or NoGuidance, optional
-        The guidance and its settings (default ``MMPS()``).
+        The guidance and its settings. Default: the prior's recommended one, else
+        ``MMPS()``.
     window : Window, optional
-        Observation time window and error growth (default ``Window()``: half a day).
-        Named configurations: :mod:`xgenda.config.presets`, e.g.
+        Observation time windows (per kind of observations), error growth and error
+        inflation. Default: the prior's recommended one, else ``Window()`` (half a day,
+        white errors). Each of ``sampler``, ``guidance`` and ``window`` that the call
+        leaves open (no object, no keyword of earlier versions, no ``preset``) comes
+        from the prior's recommendation; the output's ``configuration`` attr records
+        what ran. Named configurations: :mod:`xgenda.config.presets`, e.g.
         ``**presets.genda()``.
     seed : int
         Random seed; sample (time, member) draws from ``(seed, time, member)``.
@@ -177,7 +184,7 @@ def assimilate(
     ...                                 guidance=MMPS())                # doctest: +SKIP
     >>> ens.to_zarr("analysis.zarr")                                   # doctest: +SKIP
     """
-    config = configure(sampler, guidance, window, **legacy)
+    configure(sampler, guidance, window, **legacy)  # bad settings fail before the prior loads
     members = _positive_int(members, "members")
     batch_size = None if batch_size is None else _positive_int(batch_size, "batch_size")
     time_chunk = None if time_chunk is None else _positive_int(time_chunk, "time_chunk")
@@ -192,6 +199,8 @@ def assimilate(
     _check_template(template)
     check_template_times(template)
     prior_obj, ref = _resolve_prior(prior)
+    config = configure(sampler, guidance, window, recommended=_recommended(prior_obj),
+                       **legacy)
     _check_spacing(template, prior_obj)
     overlap = _tile_overlap(tile_overlap, prior_obj.patch_size)
     variables = tuple(prior_obj.variables)
@@ -269,7 +278,7 @@ def _inputs(template: xr.Dataset | xr.DataArray, obs: Any, prior: Any, window: W
     decomposed = is_decomposed_state(variables)
     observable = variables + (("u", "v") if decomposed and "ssh" in variables
                               and ekman_model is not None else ())
-    sets = collect(obs, observable)
+    sets = apply_window(collect(obs, observable), window, prior.normalizer.std)
     times = np.asarray(template["time"].values)
     # a window prior also uses the observations of the days around each analysis time
     routed, summary = route(sets, _engine.halo_times(times, getattr(prior, "frames", 1)), grid,
@@ -345,6 +354,12 @@ def _positive_int(value: Any, name: str) -> int:
     if isinstance(value, bool) or int(value) != value or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
+
+
+def _recommended(prior: Any) -> Configuration | None:
+    """The prior's recommended configuration (None for priors without one)."""
+    recommended = getattr(prior, "recommended", None)
+    return recommended if isinstance(recommended, Configuration) else None
 
 
 def _resolve_prior(prior: Any) -> tuple[Any, _engine.PriorRef]:

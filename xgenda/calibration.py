@@ -1,14 +1,19 @@
-"""Calibration of the guidance against withheld observations.
+"""Calibration of an assimilation against withheld observations.
 
 :func:`calibrate` withholds a seeded fraction of the point and gridded
-observations, assimilates the rest with each of a list of configurations
-(:func:`search_grid` by default: guidance strength x sampler steps), and scores
-each ensemble at the withheld observations:
-CRPS (fair, Ferro 2014), RMSE of the ensemble mean, spread and the spread-skill
-ratio ``sqrt(spread^2 + error^2) / RMSE`` (1 for a reliable ensemble, the
-observation error counted in). The setting with the lowest CRPS (averaged over
-variables in units of the prior's std) wins. All settings share the same seed, so
-they are compared on the same random draws.
+observations, assimilates the rest with each of a list of configurations, and
+scores each ensemble at the withheld observations within half a day of an
+analysis time: CRPS (fair, Ferro 2014), RMSE of the ensemble mean, spread and the
+spread-skill ratio ``sqrt(spread^2 + error^2) / RMSE`` (1 for a reliable ensemble,
+the observation error counted in). Two searches are built in:
+:func:`search_grid` (guidance strength x sampler steps) and :func:`reliability_grid`
+(observation-error inflation x sampler churn, optionally x strength), which tunes
+the spread of the ensemble. The winner has the lowest ``|spread/skill - 1|`` among
+the settings whose CRPS (averaged over variables in units of the prior's std) is
+within ``crps_tolerance`` of the lowest. Only stable settings are searched: MMPS
+with more than :data:`MAX_PLAIN_CG_STEPS` conjugate-gradient steps diverges on a
+learned prior unless its solve is symmetrized or limited to low noise levels.
+All settings share the same seed, so they are compared on the same random draws.
 """
 
 from __future__ import annotations
@@ -23,20 +28,42 @@ import xarray as xr
 
 from xgenda._engine import block_observations
 from xgenda.assimilation import _resolve_prior, assimilate
-from xgenda.config import SDA, Configuration, Guidance, Heun, Sampler, Window
+from xgenda.config import MMPS, SDA, Configuration, Euler, Guidance, Heun, Sampler, Window
 from xgenda.config.legacy import LEGACY
 from xgenda.diagnostics.scores import crps
 from xgenda.obs import collect
 from xgenda.variables import units_of
 
-__all__ = ["STRENGTHS", "Calibration", "calibrate", "search_grid", "split_observations"]
+__all__ = ["MAX_PLAIN_CG_STEPS", "STRENGTHS", "Calibration", "calibrate", "check_stable",
+           "reliability_grid", "search_grid", "split_observations"]
 
 #: The strength searched for each guidance by default: (parameter, values).
 STRENGTHS: dict[str, tuple[str, tuple[float, ...]]] = {
     "sda": ("gamma", (0.01, 0.1, 1.0)),
     "dps": ("zeta", (0.3, 1.0, 3.0)),
-    "mmps": ("cg_steps", (1, 3, 5)),
+    "mmps": ("cg_steps", (1, 2, 3)),
 }
+
+#: Most conjugate-gradient steps of MMPS without ``symmetrize`` or ``cg_sigma_max``: the
+#: learned denoiser's Jacobian is not symmetric at high noise, and more iterations of the
+#: solve amplify that error until samples diverge (``tests/test_guidance.py`` runs 10
+#: steps stably with ``cg_sigma_max=0.5``).
+MAX_PLAIN_CG_STEPS = 3
+
+
+def check_stable(config: Configuration) -> None:
+    """Raise ValueError for a configuration known to diverge on a learned prior.
+
+    MMPS with more than :data:`MAX_PLAIN_CG_STEPS` conjugate-gradient steps needs
+    ``symmetrize=True`` or ``cg_sigma_max`` set.
+    """
+    g = config.guidance
+    if isinstance(g, MMPS) and g.cg_steps > MAX_PLAIN_CG_STEPS and not g.symmetrize \
+            and g.cg_sigma_max is None:
+        raise ValueError(f"MMPS(cg_steps={g.cg_steps}) without symmetrize or cg_sigma_max "
+                         f"diverges on a learned prior; search cg_steps <= "
+                         f"{MAX_PLAIN_CG_STEPS}, or give MMPS(symmetrize=True) or "
+                         f"MMPS(cg_sigma_max=0.5) for more")
 
 
 def search_grid(guidance: Guidance | None = None, strengths: Sequence[float] | None = None,
@@ -75,8 +102,65 @@ def search_grid(guidance: Guidance | None = None, strengths: Sequence[float] | N
         raise ValueError("give at least one strength and one step count")
     sampler = Heun() if sampler is None else sampler
     window = Window() if window is None else window
-    return [Configuration(replace(sampler, steps=int(n)), replace(guidance, **{name: value}),
+    grid = [Configuration(replace(sampler, steps=int(n)), replace(guidance, **{name: value}),
                           window) for n in steps for value in values]
+    for config in grid:
+        check_stable(config)
+    return grid
+
+
+def reliability_grid(base: Configuration | None = None,
+                     inflations: Sequence[float] = (1.0, 1.5, 2.0),
+                     churns: Sequence[float] = (0.0, 5.0, 10.0),
+                     strengths: Sequence[float] | None = None) -> list[Configuration]:
+    """Configurations that differ only in error inflation, churn and (optionally) strength.
+
+    These set the spread of the ensemble: a larger observation-error inflation
+    (:class:`xgenda.config.Window` ``error_inflation``) lets the members fit the
+    observations less tightly, a larger churn (the EDM sampler's stochasticity)
+    re-injects noise along the trajectory, and the guidance strength trades the fit
+    against the prior.
+
+    Parameters
+    ----------
+    base : Configuration, optional
+        Everything else (default ``Configuration(Heun(steps=16), MMPS())``); its sampler
+        must be :class:`~xgenda.config.Heun` or :class:`~xgenda.config.Euler` (churn).
+    inflations : sequence of float
+        Factors (> 0) on the observation error std.
+    churns : sequence of float
+        Values of the sampler's ``churn`` (>= 0).
+    strengths : sequence, optional
+        Values of the guidance strength (:data:`STRENGTHS` names it); None keeps the
+        base's.
+
+    Returns
+    -------
+    list of Configuration
+        Inflation-major, then churn, then strength.
+    """
+    base = Configuration(Heun(steps=16), MMPS()) if base is None else base
+    if not isinstance(base, Configuration):
+        raise TypeError(f"base must be an xgenda.config.Configuration, got {base!r}")
+    if not isinstance(base.sampler, (Heun, Euler)):
+        raise ValueError(f"churn is a setting of the Heun and Euler samplers; the base "
+                         f"configuration has {base.sampler!r}")
+    if not tuple(inflations) or not tuple(churns) or (strengths is not None
+                                                      and not tuple(strengths)):
+        raise ValueError("give at least one inflation, one churn and (if any) one strength")
+    guidances: list[Guidance] = [base.guidance]
+    if strengths is not None:
+        if base.guidance.method not in STRENGTHS:
+            raise ValueError(f"calibration tunes the strength of SDA, DPS or MMPS guidance, "
+                             f"got {base.guidance!r}")
+        name, _ = STRENGTHS[base.guidance.method]
+        guidances = [replace(base.guidance, **{name: value}) for value in strengths]
+    grid = [Configuration(replace(base.sampler, churn=float(churn)), g,
+                          replace(base.window, error_inflation=float(factor)))
+            for factor in inflations for churn in churns for g in guidances]
+    for config in grid:
+        check_stable(config)
+    return grid
 
 
 class Calibration(NamedTuple):
@@ -91,9 +175,11 @@ class Calibration(NamedTuple):
         Scores of every configuration along dim ``configuration`` (its JSON form;
         coordinates ``steps``, ``guidance`` and the strength, e.g. ``gamma``):
         ``crps_<var>``, ``rmse_<var>``, ``spread_<var>``, ``spread_skill_<var>``
-        (physical units except the ratio), ``count_<var>`` and ``score`` (mean CRPS /
-        prior std). ``table.set_index(configuration=["steps", "gamma"]).unstack()``
-        lays a :func:`search_grid` out as steps x strength.
+        (physical units except the ratio), ``count_<var>``, ``score`` (mean CRPS /
+        prior std) and ``reliability`` (mean ``|spread/skill - 1|`` over variables);
+        coordinates ``churn`` and ``error_inflation`` where they vary.
+        ``table.set_index(configuration=["steps", "gamma"]).unstack()`` lays a
+        :func:`search_grid` out as steps x strength.
     """
 
     best: dict[str, Any]
@@ -152,6 +238,8 @@ def calibrate(
     members: int = 8,
     withhold: float = 0.2,
     seed: int = 0,
+    crps_tolerance: float = 0.0,
+    evaluation: Any = None,
     **assimilate_kwargs: Any,
 ) -> Calibration:
     """Choose the configuration that best predicts withheld observations.
@@ -167,13 +255,21 @@ def calibrate(
         apart for scoring.
     configurations : sequence of Configuration, optional
         The candidates (default :func:`search_grid`: SDA's ``gamma`` in
-        (0.01, 0.1, 1) x (16, 32) Heun steps).
+        (0.01, 0.1, 1) x (16, 32) Heun steps; :func:`reliability_grid` tunes the
+        spread). Each must be stable (:func:`check_stable`).
     members : int
         Ensemble size of each trial (>= 2).
     withhold : float
         Fraction of observations withheld.
     seed : int
         Seed of the split and of the assimilations.
+    crps_tolerance : float
+        Relative slack (>= 0) on the CRPS score: among the settings whose ``score`` is
+        at most ``(1 + crps_tolerance)`` times the lowest, the one with the lowest
+        ``reliability`` (mean ``|spread/skill - 1|``) wins. 0: the lowest CRPS wins.
+    evaluation : Dataset, DataTree or list, optional
+        Independent observations that are never assimilated, scored with the withheld
+        ones (e.g. drifters, whose currents no assimilated observation measures).
     **assimilate_kwargs
         Other arguments of :func:`xgenda.assimilate` (``device``, ``batch_size``...).
 
@@ -189,6 +285,12 @@ def calibrate(
                          "Configuration (e.g. xgenda.calibration.search_grid(...))")
     if isinstance(members, bool) or int(members) != members or members < 2:
         raise ValueError(f"members must be an integer >= 2 to score an ensemble, got {members}")
+    if isinstance(crps_tolerance, bool) or not np.isfinite(crps_tolerance) or \
+            crps_tolerance < 0:
+        raise ValueError(f"crps_tolerance must be a finite number >= 0 (a relative slack on "
+                         f"the CRPS), got {crps_tolerance!r}")
+    for config in configurations:
+        check_stable(config)
     for key in ("sampler", "guidance", "window", "members", "seed", *LEGACY):
         if key in assimilate_kwargs:
             raise ValueError(f"{key!r} is set by calibrate (through its configurations); "
@@ -196,6 +298,7 @@ def calibrate(
     prior_obj, _ = _resolve_prior(prior)
     variables = tuple(prior_obj.variables)
     kept, withheld = split_observations(collect(obs, variables), withhold, seed)
+    withheld = withheld + collect(evaluation, variables)
     if not withheld or sum(_count(s) for s in withheld) == 0:
         raise ValueError("no point or gridded observations to withhold: calibration scores "
                          "the ensembles at withheld observations")
@@ -203,24 +306,42 @@ def calibrate(
     for i, config in enumerate(configurations):
         ens = assimilate(template, prior, kept, members=members, seed=seed,
                          **config.kwargs(), **assimilate_kwargs).compute()
-        for key, score in _scores(ens, withheld, prior_obj, config.window).items():
+        for key, score in _scores(ens, withheld, prior_obj).items():
             scores.setdefault(key, np.full(len(configurations), np.nan))[i] = score
     table = _table(scores, configurations, variables, withhold, seed, members, kept, withheld)
-    best = configurations[int(np.nanargmin(table["score"].values))]
+    best = configurations[_select(table["score"].values, table["reliability"].values,
+                                  float(crps_tolerance))]
     table.attrs["best"] = best.to_json()
+    table.attrs["crps_tolerance"] = float(crps_tolerance)
     return Calibration(best.kwargs(), table)
+
+
+def _select(score: np.ndarray, reliability: np.ndarray, tolerance: float) -> int:
+    """Index of the most reliable setting among those within ``tolerance`` of the best
+    CRPS score (the best CRPS itself when none has a finite reliability)."""
+    if not np.isfinite(score).any():
+        raise ValueError("no configuration gave a finite score (every ensemble diverged or "
+                         "no withheld observation fell in the domain)")
+    low = np.nanmin(score)
+    near = np.isfinite(score) & (score <= low * (1 + tolerance))
+    candidates = np.flatnonzero(near & np.isfinite(reliability))
+    if not candidates.size:
+        return int(np.nanargmin(score))
+    return int(candidates[np.argmin(reliability[candidates])])
 
 
 def _count(s: Any) -> int:
     return int(sum(np.isfinite(np.asarray(s.data[v].values, float)).sum() for v in s.variables))
 
 
-def _scores(ens: xr.Dataset, withheld: Sequence[Any], prior: Any,
-            window: Window) -> dict[str, float]:
-    """CRPS, RMSE, spread, spread-skill per variable at the withheld observations."""
-    predicted, observed, errors = _at_observations(ens, withheld, window)
+def _scores(ens: xr.Dataset, withheld: Sequence[Any], prior: Any) -> dict[str, float]:
+    """CRPS, RMSE, spread, spread-skill per variable at the withheld observations within
+    half a day of an analysis time, compared with their own errors (the library's
+    default window: no growth, no inflation, which are settings under test)."""
+    predicted, observed, errors = _at_observations(ens, withheld, Window())
     out: dict[str, float] = {}
     normalized = []
+    reliability = []
     for v, pred in predicted.items():
         y, err = observed[v], errors[v]
         out[f"count_{v}"] = float(y.size)
@@ -239,7 +360,9 @@ def _scores(ens: xr.Dataset, withheld: Sequence[Any], prior: Any,
         out[f"spread_skill_{v}"] = float(np.sqrt(spread**2 + np.mean(err**2)) / rmse) \
             if rmse > 0 else np.nan
         normalized.append(value / prior.normalizer.std[v])
+        reliability.append(abs(out[f"spread_skill_{v}"] - 1))
     out["score"] = float(np.mean(normalized)) if normalized else np.nan
+    out["reliability"] = float(np.mean(reliability)) if reliability else np.nan
     return out
 
 
@@ -301,6 +424,11 @@ def _table(scores: dict[str, np.ndarray], configurations: Sequence[Configuration
         values = [getattr(c.guidance, name, np.nan) for c in configurations]
         if not np.isnan(values).all():
             coords[name] = ("configuration", values)
+    churn = [float(getattr(c.sampler, "churn", np.nan)) for c in configurations]
+    inflation = [c.window.error_inflation for c in configurations]
+    for name, values in (("churn", churn), ("error_inflation", inflation)):
+        if len(set(values)) > 1:
+            coords[name] = ("configuration", values)
     return xr.Dataset(
         data_vars, coords=coords,
         attrs={"title": "xgenda guidance calibration", "withheld_fraction": withhold,
@@ -314,4 +442,5 @@ _LONG_NAMES = {"crps": "fair CRPS at withheld observations",
                "spread": "ensemble spread at withheld observations",
                "spread_skill": "spread-skill ratio (observation error included)",
                "count": "number of withheld observations",
-               "score": "mean CRPS over variables in prior std units"}
+               "score": "mean CRPS over variables in prior std units",
+               "reliability": "mean |spread/skill - 1| over variables"}

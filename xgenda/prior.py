@@ -30,7 +30,7 @@ from safetensors.torch import save
 
 from xgenda._runtime import resolve_device
 from xgenda._version import __version__
-from xgenda.config import Sampler, configure
+from xgenda.config import Configuration, Sampler, configure, from_dict
 from xgenda.currents import EkmanModel, is_decomposed_state
 from xgenda.diffusion.edm import DenoiserFunction, EDMPrecond
 from xgenda.diffusion.samplers import PerSampleNoise, run_sampler, sample_generator
@@ -143,6 +143,20 @@ class Prior:
     def config(self) -> dict[str, Any]:
         """JSON-serializable description of the prior (a copy)."""
         return json.loads(json.dumps(self._config))
+
+    @property
+    def recommended(self) -> Configuration | None:
+        """The configuration recommended for this prior (``metadata["recommended"]`` of
+        its config.json, the JSON form of a :class:`xgenda.config.Configuration`), or
+        None. :func:`xgenda.assimilate` runs it for what a call leaves open."""
+        data = self.metadata.get("recommended")
+        if data is None:
+            return None
+        config = from_dict(data)
+        if not isinstance(config, Configuration):
+            raise ValueError(f"the prior's metadata['recommended'] describes a "
+                             f"{type(config).__name__}, not a Configuration; fix its config.json")
+        return config
 
     @property
     def variables(self) -> list[str]:

@@ -47,9 +47,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     how = parser.add_argument_group("assimilation (defaults: xgenda.config)")
     how.add_argument("--members", type=int, default=_DEFAULTS["members"],
                      help=f"ensemble size (default: {_DEFAULTS['members']})")
-    how.add_argument("--preset", choices=sorted(PRESETS), default="default",
-                     help="named configuration (xgenda.config.presets; default: default); "
-                          "the options below change it")
+    how.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                     help="named configuration (xgenda.config.presets; default: the prior's "
+                          "recommended configuration, else 'default'); the options below "
+                          "change it")
     how.add_argument("--method", choices=sorted(GUIDANCE), default=None,
                      help="guidance (default: the preset's)")
     how.add_argument("--steps", type=int, default=None,
@@ -59,12 +60,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     how.add_argument("--cg-steps", type=int, default=None, help="MMPS's cg_steps")
     how.add_argument("--seed", type=int, default=_DEFAULTS["seed"],
                      help=f"random seed (default: {_DEFAULTS['seed']})")
-    how.add_argument("--time-window", type=float, default=Window().half_width,
-                     help="half-width of the observation time window, days (default: "
-                          f"{Window().half_width})")
-    how.add_argument("--time-error-growth", type=float, default=Window().error_growth,
+    how.add_argument("--time-window", type=float, default=None,
+                     help="half-width of the observation time window, days (default: the "
+                          f"configuration's; xgenda's default {Window().half_width})")
+    how.add_argument("--time-error-growth", type=float, default=None,
                      help="observation error growth with time distance, normalized units "
-                          f"per day (default: {Window().error_growth})")
+                          "per day (default: the configuration's; xgenda's default "
+                          f"{Window().error_growth})")
     how.add_argument("--device", default=_DEFAULTS["device"],
                      help=f"auto, cpu, cuda, cuda:N (default: {_DEFAULTS['device']})")
     how.add_argument("--batch-size", type=int, default=None,
@@ -125,9 +127,15 @@ def _template(args: argparse.Namespace, prior: Any) -> Any:
     return regular(lon=tuple(lon), lat=tuple(lat), res_deg=(dlon, dlat), time=times)
 
 
-def configuration(args: argparse.Namespace) -> Configuration:
-    """The configuration the options describe: the preset, changed by the options."""
-    preset = Configuration(**PRESETS[args.preset]())
+def configuration(args: argparse.Namespace,
+                  recommended: Configuration | None = None) -> Configuration:
+    """The configuration the options describe: the preset (without one, the prior's
+    ``recommended`` configuration if any, else the default preset), changed by the
+    options."""
+    if args.preset is None and recommended is not None:
+        preset = recommended
+    else:
+        preset = Configuration(**PRESETS[args.preset or "default"]())
     guidance = preset.guidance
     if args.method is not None and args.method != guidance.method:
         guidance = GUIDANCE[args.method]()
@@ -141,7 +149,12 @@ def configuration(args: argparse.Namespace) -> Configuration:
         guidance = replace(guidance, **{name: value})
     sampler = preset.sampler if args.steps is None else replace(preset.sampler,
                                                                 steps=args.steps)
-    return Configuration(sampler, guidance, Window(args.time_window, args.time_error_growth))
+    window = preset.window
+    if args.time_window is not None:
+        window = replace(window, half_width=args.time_window)
+    if args.time_error_growth is not None:
+        window = replace(window, error_growth=args.time_error_growth)
+    return Configuration(sampler, guidance, window)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -164,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
                      batch_size=args.batch_size, device=args.device,
                      time_chunk=args.time_chunk, wind=wind,
                      qc=None if args.no_qc else args.qc, strict=args.strict,
-                     **configuration(args).kwargs())
+                     **configuration(args, prior.recommended).kwargs())
     if out.exists() and args.overwrite and not args.resume:
         shutil.rmtree(out)
     if args.no_progress:

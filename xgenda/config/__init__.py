@@ -7,7 +7,7 @@
 
 Samplers: :class:`Heun`, :class:`Euler` (EDM on the Karras schedule),
 :class:`DPMSolver2M` (multistep, one evaluation per step), :class:`GendaDDIM`. Guidance: :class:`MMPS`, :class:`SDA`, :class:`DPS`,
-:class:`NoGuidance`. Window: :class:`Window`. How the network runs (bf16, compile):
+:class:`NoGuidance`. Window: :class:`Window` (per kind of observations: :class:`KindWindow`). How the network runs (bf16, compile):
 :class:`Acceleration`. Named configurations:
 :mod:`xgenda.config.presets`.
 """
@@ -27,6 +27,7 @@ from xgenda.config.objects import (
     GendaDDIM,
     Guidance,
     Heun,
+    KindWindow,
     NoGuidance,
     Sampler,
     Window,
@@ -35,5 +36,5 @@ from xgenda.config.objects import (
 )
 
 __all__ = ["DPS", "GUIDANCE", "MMPS", "QC_THRESHOLD", "SDA", "Acceleration", "Configuration", "DPMSolver2M", "Euler", "GendaDDIM", "Guidance",
-           "Heun", "NoGuidance", "Sampler", "Window", "configure", "from_dict", "from_json",
+           "Heun", "KindWindow", "NoGuidance", "Sampler", "Window", "configure", "from_dict", "from_json",
            "presets"]

@@ -37,14 +37,20 @@ _SOLVERS: dict[str, type[Heun] | type[Euler]] = {"heun": Heun, "euler": Euler}
 
 
 def configure(sampler: Sampler | None = None, guidance: Guidance | Mapping[str, Any] | None = None,
-              window: Window | None = None, **legacy: Any) -> Configuration:
+              window: Window | None = None, *, recommended: Configuration | None = None,
+              **legacy: Any) -> Configuration:
     """The configuration of a run from objects and/or the keywords of earlier versions.
 
     Parameters
     ----------
     sampler, guidance, window : config objects, optional
-        Default: :class:`Heun`, :class:`MMPS`, :class:`Window` (or a preset's).
-        ``guidance`` may also be a mapping of the parameters of ``method``.
+        Default: :class:`Heun`, :class:`MMPS`, :class:`Window` (or a preset's, or
+        ``recommended``'s). ``guidance`` may also be a mapping of the parameters of
+        ``method``.
+    recommended : Configuration, optional
+        The prior's recommended configuration (:attr:`xgenda.Prior.recommended`): each
+        of its sampler, guidance and window is used where the call gives neither the
+        object nor a keyword of earlier versions that sets it, and no ``preset``.
     **legacy
         ``method``, ``steps``, ``gamma`` (SDA's strength), ``preset``, ``solver``,
         ``churn``, ``corrector_steps``, ``tau``, ``time_window``, ``time_error_growth``.
@@ -64,7 +70,19 @@ def configure(sampler: Sampler | None = None, guidance: Guidance | Mapping[str, 
     preset = given.pop("preset", None)
     if preset is not None and preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; expected one of {sorted(PRESETS)}")
+    if recommended is not None and not isinstance(recommended, Configuration):
+        raise TypeError(f"recommended must be an xgenda.config.Configuration or None, got "
+                        f"{type(recommended).__name__}")
     base = PRESETS[preset or "default"]()
+    if recommended is not None and preset is None:
+        # the prior's recommendation replaces the library default of each part the call
+        # leaves entirely open (no object, no keyword of earlier versions)
+        if sampler is None and not set(given) & set(_SAMPLER_KEYS):
+            sampler = recommended.sampler
+        if guidance is None and not set(given) & {"method", "gamma"}:
+            guidance = recommended.guidance
+        if window is None and not set(given) & {"time_window", "time_error_growth"}:
+            window = recommended.window
     return Configuration(_sampler(sampler, base["sampler"], given),
                          _guidance(guidance, base["guidance"], given),
                          _window(window, base["window"], given))

@@ -11,14 +11,33 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Literal, TypeAlias
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["DPS", "MMPS", "QC_THRESHOLD", "SDA", "Acceleration", "Configuration", "DPMSolver2M", "Euler", "GendaDDIM", "Guidance", "Heun",
-           "NoGuidance", "Sampler", "Window", "from_dict", "from_json"]
+__all__ = [
+    "DPS",
+    "KINDS",
+    "MMPS",
+    "QC_THRESHOLD",
+    "SDA",
+    "Acceleration",
+    "Configuration",
+    "DPMSolver2M",
+    "Euler",
+    "GendaDDIM",
+    "Guidance",
+    "Heun",
+    "KindWindow",
+    "NoGuidance",
+    "Sampler",
+    "Window",
+    "from_dict",
+    "from_json",
+]
 
 _TYPES: dict[str, type[_Config]] = {}
 
@@ -294,6 +313,35 @@ def _days(name: str, value: Any) -> float:
                      f"got {value!r}")
 
 
+KINDS: tuple[str, ...] = ("points", "grid", "smoothed")
+
+
+@dataclass(frozen=True)
+class KindWindow(_Config):
+    """The window of one kind of observations (a field of :class:`Window`).
+
+    Parameters
+    ----------
+    half_width : float, str or timedelta, optional
+        Half-width (days; ``"12h"`` works too) of the window of observation times of
+        this kind; None: the window's own ``half_width``.
+    error_growth : float, optional
+        Growth of the observation error with the time distance to the analysis, in
+        normalized units (prior std) per day, for this kind; added in quadrature to the
+        window's ``error_growth``, which applies to every kind. None: 0.
+    """
+
+    half_width: float | None = None
+    error_growth: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.half_width is not None:
+            days = _days("half_width", self.half_width)
+            self._set("half_width", _number("half_width (days)", days, 0.0, strict=True))
+        if self.error_growth is not None:
+            self._set("error_growth", _number("error_growth", self.error_growth, 0.0))
+
+
 @dataclass(frozen=True)
 class Window(_Config):
     """Which observations inform an analysis time, and how much less with time distance.
@@ -308,15 +356,63 @@ class Window(_Config):
     error_growth : float
         Growth of the observation error with the time distance to the analysis, in
         normalized units per day: ``err^2 -> err^2 + (error_growth |dt|)^2``.
+    points, grid, smoothed : KindWindow, optional
+        Settings of one kind of observations (:class:`xgenda.obs.ObservationSet`
+        ``kind``): its half-width (instead of ``half_width``) and its own error growth
+        (normalized units per day, converted to the units of each variable with the
+        prior's std). A set's own ``time_window`` / ``time_error_growth`` (its
+        ``genda_time_window`` / ``genda_time_error_growth`` attrs) win over them.
+    error_inflation : float
+        Factor (> 0) on the error std of every observation, multiplying a set's own
+        ``error_inflation``. It lives here, with the other settings of how observations
+        enter an analysis, so that it is recorded in the ``configuration`` of every
+        ensemble and tuned by :func:`xgenda.calibrate` like any other setting.
     """
 
     half_width: float = 0.5
     error_growth: float = 0.0
+    points: KindWindow | None = None
+    grid: KindWindow | None = None
+    smoothed: KindWindow | None = None
+    error_inflation: float = 1.0
 
     def __post_init__(self) -> None:
         days = _days("half_width", self.half_width)
         self._set("half_width", _number("half_width (days)", days, 0.0, strict=True))
         self._set("error_growth", _number("error_growth", self.error_growth, 0.0))
+        for kind in KINDS:
+            value = getattr(self, kind)
+            if isinstance(value, Mapping):
+                try:
+                    value = KindWindow(**{k: v for k, v in value.items() if k != "type"})
+                except TypeError as err:
+                    raise ValueError(f"Window {kind}=: {err}; give "
+                                     f"KindWindow(half_width=..., error_growth=...)") from None
+                self._set(kind, value)
+            if value is not None and not isinstance(value, KindWindow):
+                raise ValueError(f"Window {kind}= must be an xgenda.config.KindWindow (or a "
+                                 f"dict of its half_width / error_growth) or None, got "
+                                 f"{value!r}")
+        self._set("error_inflation", _number("error_inflation", self.error_inflation, 0.0,
+                                             strict=True))
+
+    def __repr__(self) -> str:
+        parts = [f"half_width={self.half_width!r}", f"error_growth={self.error_growth!r}"]
+        parts += [f"{k}={getattr(self, k)!r}" for k in KINDS if getattr(self, k) is not None]
+        if self.error_inflation != 1.0:
+            parts.append(f"error_inflation={self.error_inflation!r}")
+        return f"Window({', '.join(parts)})"
+
+    def for_kind(self, kind: str) -> tuple[float, float]:
+        """``(half_width, error_growth)`` of observations of ``kind``: half-width in days,
+        the kind's own error growth in normalized units per day (0 when unset)."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown observation kind {kind!r}; expected one of {KINDS}")
+        own = getattr(self, kind)
+        if own is None:
+            return self.half_width, 0.0
+        return (self.half_width if own.half_width is None else own.half_width,
+                0.0 if own.error_growth is None else own.error_growth)
 
 
 # -- how the network runs -----------------------------------------------------------------

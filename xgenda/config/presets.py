@@ -17,7 +17,8 @@ __all__ = ["default", "fast", "genda"]
 
 
 def default() -> dict[str, Any]:
-    """xgenda's default: MMPS guidance, EDM Heun with 32 steps, a daily window."""
+    """xgenda's library default: MMPS guidance, EDM Heun with 32 steps, a daily window
+    (what runs with a prior that recommends no configuration of its own)."""
     return {"sampler": Heun(), "guidance": MMPS(), "window": Window()}
 
 

@@ -15,7 +15,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from xgenda.obs.collect import KINDS, ObservationSet, collect, grid, points, smoothed, to_days
+from xgenda.obs.collect import (
+    KINDS,
+    ObservationSet,
+    apply_window,
+    collect,
+    grid,
+    points,
+    smoothed,
+    to_days,
+)
 from xgenda.obs.compile import AnalysisGrid, compile_tables, route, subset_for_times
 from xgenda.obs.table import ObservationTable
 
@@ -27,6 +36,7 @@ __all__ = [
     "ObservationSet",
     "ObservationTable",
     "adjoint",
+    "apply_window",
     "collect",
     "compile_tables",
     "grid",

@@ -18,9 +18,11 @@ from typing import Any, Literal, cast
 import numpy as np
 import xarray as xr
 
+from xgenda.config import Window
 from xgenda.variables import VARIABLES, unit_conversion
 
-__all__ = ["KINDS", "ObservationSet", "collect", "grid", "points", "smoothed", "to_days"]
+__all__ = ["KINDS", "ObservationSet", "apply_window", "collect", "grid", "points", "smoothed",
+           "to_days"]
 
 Kind = Literal["points", "grid", "smoothed"]
 KINDS: tuple[str, ...] = ("points", "grid", "smoothed")
@@ -63,9 +65,17 @@ class ObservationSet:
         ``exp(-r^2 / L^2)`` (L4 mapping errors): its error std is inflated by the
         square root of the number of analysis pixels one independent error covers,
         so that the product carries the information of its independent errors only.
-        Gridded and smoothed sets only. Default: white errors.
+        Gridded and smoothed sets only; 0 means white errors. Default: white errors,
+        except for a smoothed product whose data record ``attrs["error_correlation_km"]``
+        (as the L4 products of :mod:`xgenda.osse` do), which gets that length; set
+        ``attrs["genda_error_correlation_km"] = 0`` (or ``error_correlation_km=0``) to
+        treat its errors as white.
     error_inflation : float, optional
         Factor (> 0) on the error std. Default 1.
+    kind_error_growth : dict
+        Persistence error per variable (canonical units per day) of the assimilation's
+        window for this kind (:class:`xgenda.config.KindWindow`), filled by
+        :func:`apply_window`; ``time_error_growth`` wins over it.
     variables : tuple of str
         Observed canonical variables (filled by :func:`collect`).
     scale, offset : dict
@@ -84,6 +94,7 @@ class ObservationSet:
     scale: Mapping[str, float] = field(default_factory=dict)
     offset: Mapping[str, float] = field(default_factory=dict)
     error_scale: Mapping[str, float] = field(default_factory=dict)
+    kind_error_growth: Mapping[str, float] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         extra = f", sigma_km={self.sigma_km}" if self.sigma_km is not None else ""
@@ -275,6 +286,10 @@ def _validated(s: ObservationSet, variables: Sequence[str]) -> ObservationSet:
         if s.kind == "smoothed" and not (s.sigma_km is not None and s.sigma_km >= 0):
             raise ValueError(f"smoothed observations {s.name!r} need sigma_km >= 0, "
                              f"got {s.sigma_km!r}")
+    if s.kind == "smoothed" and s.error_correlation_km is None and \
+            ds.attrs.get("error_correlation_km") is not None:
+        # the product's own metadata: its mapping errors are correlated over this length
+        s = _replace(s, error_correlation_km=_float_attr(ds, "error_correlation_km", s.name))
     _check_error_model(s)
     scale, offset, error_scale = {}, {}, {}
     for v in observed:
@@ -283,9 +298,57 @@ def _validated(s: ObservationSet, variables: Sequence[str]) -> ObservationSet:
                     error_scale=error_scale)
 
 
+def _float_attr(ds: xr.Dataset, key: str, name: str) -> float:
+    try:
+        return float(ds.attrs[key])
+    except (TypeError, ValueError):
+        raise ValueError(f"observations {name!r}: attrs[{key!r}] must be a number (km), got "
+                         f"{ds.attrs[key]!r}; fix it or set attrs['genda_{key}']") from None
+
+
+def apply_window(sets: Sequence[ObservationSet], window: Window,
+                 std: Mapping[str, float]) -> list[ObservationSet]:
+    """The sets with the window's per-kind settings and error inflation filled in.
+
+    A set's own ``time_window`` and ``time_error_growth`` win; otherwise its kind's
+    :class:`xgenda.config.KindWindow` gives the half-width and the error growth
+    (normalized units per day, times ``std`` of each variable: canonical units per
+    day, in ``kind_error_growth``). ``window.error_inflation`` multiplies the set's own
+    ``error_inflation``.
+
+    Parameters
+    ----------
+    sets : sequence of ObservationSet
+        From :func:`collect`.
+    window : xgenda.config.Window
+        The assimilation's window.
+    std : mapping
+        The prior's std of each variable (canonical units), ``prior.normalizer.std``.
+    """
+    if not isinstance(window, Window):
+        raise TypeError(f"window must be an xgenda.config.Window, got {type(window).__name__}")
+    out = []
+    for s in sets:
+        half_width, growth = window.for_kind(s.kind)
+        changes: dict[str, Any] = {}
+        if s.time_window is None and half_width != window.half_width:
+            changes["time_window"] = half_width
+        if growth > 0:
+            missing = [v for v in s.variables if v not in std]
+            if missing:
+                raise ValueError(f"no prior std for {missing} of observations {s.name!r}: "
+                                 "the window's error growth is in units of the prior's std")
+            changes["kind_error_growth"] = {v: growth * float(std[v]) for v in s.variables}
+        if window.error_inflation != 1.0:
+            own = 1.0 if s.error_inflation is None else float(s.error_inflation)
+            changes["error_inflation"] = own * window.error_inflation
+        out.append(_replace(s, **changes) if changes else s)
+    return out
+
+
 def _check_error_model(s: ObservationSet) -> None:
     for key, low, strict in (("time_window", 0.0, True), ("time_error_growth", 0.0, False),
-                             ("error_correlation_km", 0.0, True),
+                             ("error_correlation_km", 0.0, False),
                              ("error_inflation", 0.0, True)):
         value = getattr(s, key)
         if value is None:

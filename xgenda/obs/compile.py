@@ -256,7 +256,7 @@ def compile_tables(sets: Sequence[ObservationSet], grid: AnalysisGrid, times: An
                 tables = _compile_gridded(s, v, grid, days, _window(s, time_window))
             for k, t in enumerate(tables):
                 if len(t):
-                    per_time[k].append(_error_model(s, t, grid))
+                    per_time[k].append(_error_model(s, t, grid, v))
     return [ObservationTable.concat(ts) for ts in per_time]
 
 
@@ -288,13 +288,16 @@ def correlated_error_inflation(length_km: float, dx_km: float, dy_km: float) -> 
     return float(np.sqrt(np.exp(-(i**2 + j**2) / length_km**2).sum()))
 
 
-def _error_model(s: ObservationSet, t: ObservationTable, grid: AnalysisGrid) -> ObservationTable:
-    """Errors of a compiled table with the set's error model applied (physical units)."""
+def _error_model(s: ObservationSet, t: ObservationTable, grid: AnalysisGrid,
+                 v: str) -> ObservationTable:
+    """Errors of a compiled table of variable ``v`` with the set's error model applied
+    (physical units)."""
     factor = 1.0 if s.error_inflation is None else float(s.error_inflation)
-    if s.error_correlation_km is not None:
+    if s.error_correlation_km:  # None or 0: white errors
         dx, dy = grid.spacing_km
         factor *= correlated_error_inflation(float(s.error_correlation_km), dx, dy)
-    growth = 0.0 if s.time_error_growth is None else float(s.time_error_growth)
+    growth = float(s.time_error_growth) if s.time_error_growth is not None else \
+        float(s.kind_error_growth.get(v, 0.0))
     if factor == 1.0 and growth == 0.0:
         return t
     # a product averaged over a time window (std window_days, the L4 time blur) differs

@@ -1,41 +1,54 @@
-"""Recommended assimilation settings for the toy-ocean OSSE observations (values only).
+"""The recommended assimilation settings for the toy-ocean OSSE observations.
 
-These are the settings scored by ``benchmarks/osse.py`` (``xgenda-best``; its ablation
-rows measure each part); ``benchmarks/results/osse.md`` gives their scores. The windows,
-growth rates and churn are hand-tuned values, not yet the result of a calibration search;
-the ensembles they give are still under-dispersed (spread/skill about 0.8).
-They are values, not code paths: the observation part is set on the observation
-Datasets as attrs (``attrs["genda_" + key]``, read by :func:`xgenda.obs.collect`), the
-rest are keywords of :func:`xgenda.assimilate`.
+They live in one place: the demo prior's ``config.json`` (``metadata["recommended"]``,
+:attr:`xgenda.Prior.recommended`), which :func:`xgenda.assimilate` runs for whatever a
+call leaves open. They were calibrated on the demo prior's validation run by
+``benchmarks/calibration.py`` (``benchmarks/results/calibration.md``) and are scored
+on held-out runs by ``benchmarks/osse.py`` (row ``xgenda-best``,
+``benchmarks/results/osse.md``). This module reads them for the benchmarks:
 
-``observations`` (per OSSE observation node, the keys of :class:`ObservationSet`):
-
-- ``time_window`` (days): half-width of the window of observation times used for
-  an analysis time;
-- ``time_error_growth`` (units of the variable per day): persistence error added
-  in quadrature to the error of an observation ``dt`` days away,
-  ``sqrt(error^2 + (growth dt)^2)``;
-- ``error_correlation_km`` (km): correlation length of a gridded product's error,
-  ``exp(-r^2 / L^2)``; its error std is inflated by the square root of the number
-  of analysis pixels one independent error covers (see
-  :func:`xgenda.obs.compile.correlated_error_inflation`);
-- ``error_inflation``: a plain factor on the error std.
+- :func:`recommended_configuration`: the :class:`xgenda.config.Configuration`;
+- :data:`RECOMMENDED`: the same as plain values, ``steps``, ``churn``, ``guidance``
+  (MMPS's parameters), ``window`` (the Window's JSON form) and ``observations`` (attrs
+  set on each OSSE observation node, ``attrs["genda_" + key]``; empty: the per-kind
+  windows of the configuration and the products' own metadata, such as the
+  ``error_correlation_km`` of an L4 product, apply).
 """
 
 from __future__ import annotations
 
+import json
+from importlib.resources import files
 from typing import Any
 
-__all__ = ["RECOMMENDED"]
+from xgenda.config import Configuration, from_dict
 
-RECOMMENDED: dict[str, Any] = {
-    "observations": {
-        "nadir": {"time_window": 5.0, "time_error_growth": 0.1},
-        "l3_sst": {"time_window": 1.0, "time_error_growth": 0.2},
-        "l4_sss": {"time_window": 0.5, "error_correlation_km": 48.0},
-    },
-    "steps": 16,
-    "churn": 5.0,
-    "guidance": {"cg_steps": 3},
-}
-"""Per-observation-node attrs and :func:`xgenda.assimilate` keywords (see above)."""
+__all__ = ["RECOMMENDED", "recommended_configuration"]
+
+
+def _demo_document() -> dict[str, Any]:
+    path = files("xgenda") / "assets" / "demo_prior" / "config.json"
+    return json.loads(path.read_text())
+
+
+def recommended_configuration() -> Configuration:
+    """The demo prior's recommended configuration (read from its config.json)."""
+    config = from_dict(_demo_document()["metadata"]["recommended"])
+    if not isinstance(config, Configuration):
+        raise ValueError("the demo prior's metadata['recommended'] is not a Configuration")
+    return config
+
+
+def _as_values(config: Configuration) -> dict[str, Any]:
+    sampler = config.sampler.to_dict()
+    return {
+        "observations": {"nadir": {}, "l3_sst": {}, "l4_sss": {}},
+        "steps": sampler["steps"],
+        "churn": sampler.get("churn", 0.0),
+        "guidance": config.guidance.params(),
+        "window": config.window.to_dict(),
+    }
+
+
+RECOMMENDED: dict[str, Any] = _as_values(recommended_configuration())
+"""The recommended configuration as plain values (see above)."""
