@@ -24,13 +24,17 @@ Every method gets the same observation files over the same days:
 - ``xgenda-default``: ``assimilate(template, prior, obs)`` with no configuration
   argument and the observations as the simulator writes them: whatever xgenda's
   defaults (and the prior's) are when the row is run;
-- ``xgenda-best``: the recommended settings of :mod:`xgenda.obs.recommended`
-  (per-kind windows and error growth, correlated-error inflation of L4 products,
-  MMPS with 3 CG steps, churn);
+- ``xgenda-best``: the prior's recommended configuration before calibration (per-kind
+  windows and error growth, correlated-error inflation of L4 products, MMPS with 3 CG
+  steps, churn; no global error inflation): with ``xgenda-default``, the uncalibrated
+  vs calibrated comparison;
 - ``genda``: xgenda with ``preset="genda"`` (snapshot prior, SDA, gamma 0.1, 256 DDIM
-  steps), GenDA's configuration; costly, so on the first ``--genda-days`` days of each run;
-- ``xgenda-fast`` (on request): MMPS, 16 Heun steps, observations of the analysis day only;
-- ablation rows (``--ablation``): the recommended settings with one step removed;
+  steps, white errors), GenDA's configuration; costly, so on the first ``--genda-days``
+  days of each run;
+- ``xgenda-fast`` (on request): MMPS, 16 Heun steps, observations of the analysis day
+  only, white errors;
+- ablation rows (``--ablation``): the recommended configuration (``ablation-ref``) with
+  one step removed;
   ``--extra-prior NAME=PATH`` adds a row ``prior-NAME``: xgenda's defaults with another
   saved prior on the same grid (the snapshot prior vs a space-time prior comparison,
   once a space-time prior exists).
@@ -74,7 +78,7 @@ TAIL_DAYS = 8  # observations after the last analysis day (nadir windows)
 RUN_DAYS = 107  # length of each nature run (days)
 TRAINING_SEED = 0
 VALIDATION_SEED = 1001  # the demo prior's validation run: early stopping of the UNet
-CACHE_VERSION = 2  # bump when a change of this script changes what a cached case holds
+CACHE_VERSION = 3  # bump when a change of this script changes what a cached case holds
 DEFAULT_ROWS = ("unet", "xgenda-default", "xgenda-best", "genda")
 UNET_TRAIN_DAYS = 730  # days of the training run (seed 0) of the regression baseline
 NADIR_WINDOW_DAYS = 5.0  # nadir observations within this many days feed the UNet
@@ -87,28 +91,32 @@ SPLIT_KM = 200.0  # error split: wavelengths above / below
 
 
 def method_settings(name: str, recommended: dict[str, Any]) -> dict[str, Any]:
-    """The settings of each xgenda row: assimilate keywords and observation attrs."""
+    """The settings of each xgenda row: assimilate keywords (the window as a dict) and
+    observation attrs (``genda_<key>`` on the observation nodes)."""
     rec = recommended
+    window = dict(rec["window"])
     best = {"kwargs": {"method": "mmps", "steps": rec["steps"], "churn": rec["churn"],
-                       "guidance": dict(rec["guidance"])},
-            "obs": {k: dict(v) for k, v in rec["observations"].items()}}
-    if name == "genda":
-        return {"kwargs": {"preset": "genda"}, "obs": {}}
+                       "guidance": dict(rec["guidance"]), "window": window},
+            "obs": {}}
+    if name == "genda":  # GenDA's configuration: white errors
+        return {"kwargs": {"preset": "genda"}, "obs": {"l4_sss": {"error_correlation_km": 0.0}}}
     if name == "xgenda-default" or name.startswith("prior-"):
         return {"kwargs": {}, "obs": {}}  # no configuration: the defaults
-    if name == "xgenda-fast":
-        return {"kwargs": {"method": "mmps", "steps": 16}, "obs": {}}
-    if name in ("xgenda-best", "ablation-ref"):
+    if name == "xgenda-fast":  # analysis-day observations, white errors
+        return {"kwargs": {"method": "mmps", "steps": 16, "window": {"type": "Window"}},
+                "obs": {"l4_sss": {"error_correlation_km": 0.0}}}
+    if name == "ablation-ref":  # the recommended configuration, spelled out
         return best
-    if name == "no-windows":  # best, but observations of the analysis day only
-        obs = {k: {a: b for a, b in v.items() if a not in ("time_window", "time_error_growth")}
-               for k, v in best["obs"].items()}
-        return {**best, "obs": obs}
-    if name == "white-errors":  # best, but L4 errors treated as independent
-        obs = {k: {a: b for a, b in v.items() if a != "error_correlation_km"}
-               for k, v in best["obs"].items()}
-        return {**best, "obs": obs}
-    if name == "no-churn":  # best, but a deterministic sampler
+    if name == "xgenda-best":  # the recommended settings before calibration: no inflation
+        return {**best, "kwargs": {**best["kwargs"],
+                                   "window": {**window, "error_inflation": 1.0}}}
+    if name == "no-windows":  # the analysis day's observations only
+        return {**best, "kwargs": {**best["kwargs"], "window": {
+            **window, "points": None, "grid": None, "smoothed": None}}}
+    if name == "white-errors":  # L4 errors treated as independent (0 overrides the
+        # correlation length the L4 product records, used by default)
+        return {**best, "obs": {"l4_sss": {"error_correlation_km": 0.0}}}
+    if name == "no-churn":  # a deterministic sampler
         return {**best, "kwargs": {**best["kwargs"], "churn": 0.0}}
     raise ValueError(f"unknown method {name!r}")
 
@@ -490,15 +498,17 @@ def run_xgenda(prior: Any, obs_all: xr.DataTree, template: xr.Dataset,
 
 def configuration(kwargs: dict[str, Any]) -> dict[str, Any]:
     """The configuration objects of a row's settings (kept as plain values: they key
-    the case cache)."""
-    from xgenda.config import MMPS, Heun, presets
+    the case cache). Every row with settings spells out its window, so that the prior's
+    recommended configuration reaches the defaults row alone."""
+    from xgenda.config import MMPS, Heun, from_dict, presets
 
     if not kwargs:
         return {}
     if kwargs.get("preset") == "genda":
         return presets.genda()
     return {"sampler": Heun(steps=kwargs["steps"], churn=kwargs.get("churn", 0.0)),
-            "guidance": MMPS(**kwargs.get("guidance", {}))}
+            "guidance": MMPS(**kwargs.get("guidance", {})),
+            "window": from_dict(kwargs["window"])}
 
 
 # -- scores ----------------------------------------------------------------------------------
@@ -678,11 +688,12 @@ def _markdown(info: dict[str, Any], table: str) -> str:
         *_unet_markdown(info),
         "- `xgenda-default`: `assimilate(template, prior, obs)` with no configuration "
         "argument (xgenda's defaults and the prior's when run); `genda`: SDA, gamma 0.1, "
-        "256 DDIM steps (GenDA's configuration); `xgenda-fast`: MMPS, 16 Heun steps, "
-        "analysis-day observations; `xgenda-best`: the recommended settings "
-        "(`xgenda/obs/recommended.py`); ablation rows: `no-windows` (best without "
-        "observation windows and error growth), `white-errors` (best with white L4 errors), "
-        "`no-churn` (best with a deterministic sampler)",
+        "256 DDIM steps, white errors (GenDA's configuration); `xgenda-fast`: MMPS, 16 Heun "
+        "steps, analysis-day observations, white errors; `xgenda-best`: the prior's "
+        "recommended configuration without its calibrated error inflation (uncalibrated); "
+        "ablation rows: `ablation-ref` (the recommended configuration spelled out), "
+        "`no-windows` (without observation windows and error growth), `white-errors` (with "
+        "white L4 errors), `no-churn` (with a deterministic sampler)",
         *[f"- `{k}`: xgenda's defaults with the prior `{v['id']}` ({v['path']})"
           for k, v in info.get("extra_priors", {}).items()], "",
         *_targets_markdown(info),
