@@ -18,6 +18,7 @@ from xgenda.config import (
     MMPS,
     SDA,
     Configuration,
+    DPMSolver2M,
     Euler,
     GendaDDIM,
     Heun,
@@ -144,7 +145,7 @@ def test_presets_are_configurations_of_the_objects():
     assert Configuration(**presets.default()) == Configuration()
     assert presets.genda() == {"sampler": GendaDDIM(steps=256, eta=1e-3),
                                "guidance": SDA(gamma=0.1, detach=False), "window": Window()}
-    assert Configuration(**presets.fast()).sampler == Heun(steps=8)
+    assert Configuration(**presets.fast()).sampler == DPMSolver2M(steps=8)
 
 
 @pytest.mark.parametrize(("legacy", "expected"), [

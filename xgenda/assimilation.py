@@ -124,7 +124,9 @@ def assimilate(
         ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
     batch_size : int, optional
         Samples (time x member pairs) per network call inside a block. Default: all
-        members of one time. Smaller values split the members of a time; values of at
+        members of one time on a CPU; on a CUDA device, as many samples as 80 % of its
+        free memory holds (measured once per prior, shape and guidance), which may batch
+        several times together. Smaller values split the members of a time; values of at
         least ``members`` batch ``batch_size // members`` whole times together (faster
         on a GPU; results then match other chunkings to float32 rounding rather than
         bit for bit).
