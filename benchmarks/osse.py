@@ -78,6 +78,7 @@ TAIL_DAYS = 8  # observations after the last analysis day (nadir windows)
 RUN_DAYS = 107  # length of each nature run (days)
 TRAINING_SEED = 0
 VALIDATION_SEED = 1001  # the demo prior's validation run: early stopping of the UNet
+UNET_CACHE_VERSION = 2  # bump when a change of this script changes the trained UNet
 CACHE_VERSION = 3  # bump when a change of this script changes what a cached case holds
 DEFAULT_ROWS = ("unet", "xgenda-default", "xgenda-best", "genda")
 UNET_TRAIN_DAYS = 730  # days of the training run (seed 0) of the regression baseline
@@ -385,7 +386,7 @@ def unet_model(cache: Path, prior: Any) -> tuple[RegressionUNet, dict[str, Any]]
 
     runs = {TRAINING_SEED: UNET_TRAIN_DAYS, VALIDATION_SEED: RUN_DAYS}
     loaded = {seed: load_run(seed, days, prior.patch_size, cache) for seed, days in runs.items()}
-    key = json.dumps({"version": CACHE_VERSION, "settings": UNET_SETTINGS.to_dict(),
+    key = json.dumps({"version": UNET_CACHE_VERSION, "settings": UNET_SETTINGS.to_dict(),
                       "runs": {str(s): [d, run_key(*loaded[s])] for s, d in runs.items()},
                       "nadir_window_days": NADIR_WINDOW_DAYS, "prior": prior.id},
                      sort_keys=True)
