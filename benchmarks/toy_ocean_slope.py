@@ -23,15 +23,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 
+import nature_run
 import numpy as np
 import xarray as xr
 
-import xgenda
 from xgenda.datasets import ToyOceanParameters, toy_ocean
 from xgenda.diagnostics.spectra import isotropic_spectrum
 from xgenda.grid import EARTH_RADIUS_M
@@ -98,18 +97,8 @@ def run(name: str, parameters: ToyOceanParameters, size: int, seed: int, days: i
 
 
 def machine() -> dict:
-    import torch
-
-    info = {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "xgenda": xgenda.__version__,
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-    }
+    """The nature-run benchmark's machine description, with the date and the load."""
+    info = {**nature_run.machine(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     if hasattr(os, "getloadavg"):
         info["load_average_at_start"] = [round(x, 2) for x in os.getloadavg()]
     return info
