@@ -215,3 +215,18 @@ def test_day_outside_the_analysis_days_is_a_clear_error(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path / "r"), "--days", "2", "--day", "3"]) == 1
     assert "day must be between 1 and days=2, got 3" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_demo_runs_the_priors_recommended_configuration():
+    import xgenda
+    from xgenda.config import SDA, Heun
+    from xgenda.demo import _configuration
+
+    prior = xgenda.load_demo_prior()
+    rec = prior.recommended
+    assert _configuration(prior, None, "mmps") == (rec.sampler, rec.guidance)
+    sampler, guidance = _configuration(prior, 8, "mmps")
+    assert sampler.steps == 8 and sampler.churn == rec.sampler.churn  # only the steps change
+    assert guidance == rec.guidance
+    assert _configuration(prior, None, "sda")[1] == SDA()
+    assert isinstance(rec.sampler, Heun)

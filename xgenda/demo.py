@@ -23,7 +23,7 @@ import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -112,7 +112,7 @@ def run_demo(
     *,
     days: int = 3,
     members: int = 8,
-    steps: int = 12,
+    steps: int | None = None,
     method: str = "mmps",
     device: str = "auto",
     seed: int = 0,
@@ -139,10 +139,12 @@ def run_demo(
         Analysis days.
     members : int
         Ensemble members.
-    steps : int
-        Sampler steps of the guided diffusion.
+    steps : int, optional
+        Sampler steps of the guided diffusion. Default: those of the prior's
+        recommended configuration (:attr:`xgenda.Prior.recommended`; 32 without one).
     method : {"mmps", "sda", "dps"}
-        Guidance method.
+        Guidance method. The demo runs the prior's recommended configuration (sampler,
+        guidance and observation windows) with this method's guidance and ``steps``.
     device : str
         ``"auto"`` (GPU when present), ``"cpu"``, ``"cuda"``.
     seed : int
@@ -174,7 +176,7 @@ def run_demo(
         shows them in a banner at its top.
     """
     for name, value in (("days", days), ("members", members), ("steps", steps)):
-        if int(value) < 1:
+        if value is not None and int(value) < 1:
             raise ValueError(f"{name} must be >= 1, got {value}")
     if day is not None and not 1 <= int(day) <= int(days):
         raise ValueError(f"day must be between 1 and days={days}, got {day}")
@@ -189,7 +191,8 @@ def run_demo(
     tmp = hidden_sibling(out)
     tmp.mkdir()
     try:
-        report = _run(tmp, out, days=int(days), members=int(members), steps=int(steps),
+        report = _run(tmp, out, days=int(days), members=int(members),
+                      steps=None if steps is None else int(steps),
                       method=method, device=device, seed=int(seed), prior=prior,
                       cache_dir=cache_dir, spinup_days=int(spinup_days),
                       show=on_terminal() if progress is None else bool(progress),
@@ -205,7 +208,19 @@ def run_demo(
     return report
 
 
-def _run(tmp: Path, out: Path, *, days: int, members: int, steps: int, method: str,
+def _configuration(prior: Any, steps: int | None, method: str) -> tuple[Any, Any]:
+    """The demo's sampler and guidance: the prior's recommended ones, with ``steps``
+    sampler steps and ``method``'s guidance when they differ from it."""
+    rec = prior.recommended
+    sampler = Heun() if rec is None else rec.sampler
+    if steps is not None:
+        sampler = replace(sampler, steps=steps)
+    if rec is not None and rec.guidance.method == method:
+        return sampler, rec.guidance
+    return sampler, GUIDANCE[method]()
+
+
+def _run(tmp: Path, out: Path, *, days: int, members: int, steps: int | None, method: str,
          device: str, seed: int, prior: Any, cache_dir: Any, spinup_days: int, show: bool,
          allow_failure: bool, day: int | None, command: list[str]) -> DemoReport:
     from xgenda.prior import Prior, load_demo_prior  # torch: once the demo runs
@@ -232,15 +247,22 @@ def _run(tmp: Path, out: Path, *, days: int, members: int, steps: int, method: s
         report.failures += observation_failures(obs, truth.time.values[0],
                                                 truth.time.values[-1])
     settings["prior"] = prior
+    sampler, guidance = _configuration(prior, steps, method)
+    settings["steps"] = sampler.steps
+    settings["configuration"] = (
+        "the prior's recommended configuration (`Prior.recommended`)"
+        if prior.recommended is not None else "xgenda's defaults")
     if report.failures and not allow_failure:
         _write_markdown(report, tmp, settings, ens=None)
         return report
 
     template = truth[["ssh"]].chunk({"time": 1})
     with _stage(timings, "assimilation", show,
-                f"assimilating {days} day(s) x {members} members ({method}, {steps} steps)"):
-        ens = template.genda.assimilate(prior, obs, members=members, sampler=Heun(steps=steps),
-                                        guidance=GUIDANCE[method](), seed=seed, device=device)
+                f"assimilating {days} day(s) x {members} members ({method}, "
+                f"{sampler.steps} steps)"):
+        # the window is left open: the prior's recommended observation windows
+        ens = template.genda.assimilate(prior, obs, members=members, sampler=sampler,
+                                        guidance=guidance, seed=seed, device=device)
         with dask_progress("assimilation", show):
             ens = ens.compute()
     timings["assimilation per day per member"] = timings["assimilation"] / (days * members)
@@ -522,7 +544,8 @@ def _write_markdown(report: DemoReport, folder: Path, settings: Mapping[str, Any
     lines += [
         f"{s['days']} analysis day(s), {s['members']} members, {s['method'].upper()} "
         f"guidance, {s['steps']} sampler steps, seed {s['seed']}; assimilated: "
-        f"{', '.join(ASSIMILATED)}; truth: toy-ocean test run (seed 2).", "",
+        f"{', '.join(ASSIMILATED)}; truth: toy-ocean test run (seed 2). Sampler, guidance "
+        f"and observation windows: {s['configuration']}.", "",
     ]
     if report.scores is not None:
         scores = report.scores

@@ -20,8 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="draw the maps of this analysis day only (1 = first; default all)")
     parser.add_argument("--members", type=int, default=8,
                         help="ensemble members (default %(default)s)")
-    parser.add_argument("--steps", type=int, default=12,
-                        help="sampler steps (default %(default)s)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="sampler steps (default: the prior's recommended configuration)")
     parser.add_argument("--method", default="mmps", choices=["mmps", "sda", "dps"],
                         help="guidance method (default %(default)s)")
     parser.add_argument("--device", default="auto",
