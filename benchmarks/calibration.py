@@ -56,7 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--inflations", type=float, nargs="+", default=[1.0, 1.4, 1.8])
     parser.add_argument("--churns", type=float, nargs="+", default=[5.0, 10.0])
     parser.add_argument("--withhold", type=float, default=0.2)
-    parser.add_argument("--crps-tolerance", type=float, default=0.03)
+    parser.add_argument("--crps-tolerance", type=float, default=0.0,
+                        help="relative CRPS slack within which spread/skill decides "
+                             "(default 0: the lowest CRPS, a proper score, wins)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
     parser.add_argument("--cache-dir", default=str(Path.home() / ".cache" / "xgenda-bench"))
     parser.add_argument("--update-prior", action="store_true",
