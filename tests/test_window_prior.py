@@ -213,6 +213,47 @@ def test_a_narrow_set_window_applies_about_the_frame_time_not_the_analysis_time(
         [(0, 0), (0, 4), (1, 4), (2, 0), (2, 4)]
 
 
+def test_observations_beyond_the_window_go_to_the_nearest_edge_frame():
+    # a set window of 2 days reaches 1 day beyond a 3-day window on either side: those
+    # observations guide the edge frames, at their distance from the edge frame's time
+    t = np.datetime64("2020-01-02T00", "ns")
+    hours = np.array([-73, -72, -60, -36, -30, 0, 30, 36, 60, 71, 72])
+    ii = np.arange(hours.size) % N
+    obs = _points(t + hours.astype("timedelta64[h]"), ii, ii, np.zeros(hours.size), 0.01)
+    sets = collect(obs.assign_attrs(genda_time_window=2.0), ("ssh",))
+    grid = _template()
+    block = _engine.block_observations(sets, grid.lat.values, grid.lon.values, ("ssh",),
+                                       np.zeros((N, N), bool), np.array([t]), Window(),
+                                       np.ones(3), frames=3)
+    (table,) = block.tables
+    got = sorted(zip(table.channel.tolist(), np.round(24 * table.dt_days).tolist(),
+                     strict=True))
+    # frame 0 (day -1) takes [-3, -0.5) days from t, frame 1 [-0.5, 0.5), frame 2
+    # [0.5, 3) (the half-open set window about the edge frames' times); -73 h and 72 h
+    # are beyond the set's window from the nearest edge frame
+    assert got == [(0, -48), (0, -36), (0, -12), (0, -6), (1, 0),
+                   (2, 6), (2, 12), (2, 36), (2, 47)]
+
+
+def test_error_growth_of_an_edge_frame_counts_from_the_edge_frame():
+    t = np.datetime64("2020-01-02T00", "ns")
+    hours = np.array([-72, 0, 72])
+    ii = np.arange(3)
+    obs = _points(t + hours.astype("timedelta64[h]"), ii, ii, np.zeros(3), 0.01)
+    sets = collect(obs.assign_attrs(genda_time_window=4.0, genda_time_error_growth=0.1),
+                   ("ssh",))
+    grid = _template()
+    block = _engine.block_observations(sets, grid.lat.values, grid.lon.values, ("ssh",),
+                                       np.zeros((N, N), bool), np.array([t]), Window(),
+                                       np.ones(3), frames=3)
+    (table,) = block.tables
+    order = np.argsort(table.channel)
+    # 3 days from t is 2 days from the edge frame: err^2 = 0.01^2 + (0.1 * 2)^2
+    np.testing.assert_allclose(table.error[order], [np.hypot(0.01, 0.2), 0.01,
+                                                    np.hypot(0.01, 0.2)])
+    assert table.channel[order].tolist() == [0, 1, 2]
+
+
 def test_window_priors_refuse_known_channels():
     prior, _ = gaussian_prior(N, frames=3, correlation=RHO)
     with pytest.raises(ValueError, match="cannot condition a window prior"):

@@ -324,7 +324,9 @@ def block_observations(sets: Sequence[ObservationSet], lat: np.ndarray, lon: np.
     frame of its own day, ``f = round(tau - t) + h``, for ``t - h - 0.5 <= tau <
     t + h + 0.5`` (half-open days about each frame's time); its set's time window
     (if narrower than that day) and error growth then apply to its distance from
-    the frame's time, never from ``t``. Observations farther from ``t`` are not used.
+    the frame's time, never from ``t``. Observations beyond the window's days that a
+    set's own window reaches go to the nearest edge frame (the first or the last), with
+    their distance from that frame's time.
 
     Parameters
     ----------
@@ -376,12 +378,20 @@ def _window_tables(sets: Sequence[ObservationSet], grid: AnalysisGrid, times: np
     channels = len(grid.variables)
     # each set's own window, narrowed to the frame's day: an observation is used once,
     # on its own day, with its distance from that day
-    own = [replace(s, time_window=min(half_width if s.time_window is None
-                                      else float(s.time_window), FRAME_SLOT)) for s in sets]
+    slot = [replace(s, time_window=min(half_width if s.time_window is None
+                                       else float(s.time_window), FRAME_SLOT)) for s in sets]
     per_frame = []
+    last = frames - 1
     for f, offset in enumerate(frame_offsets(frames)):
-        tables = compile_tables(own, grid, shift_days(times, int(offset)),
-                                min(half_width, FRAME_SLOT))
+        shifted = shift_days(times, int(offset))
+        if f in (0, last):
+            # an edge frame also takes what the sets' own windows reach beyond the
+            # window's days, at its distance from the edge frame's time
+            tables = compile_tables(sets, grid, shifted, half_width)
+            tables = [t.select(t.dt_days < FRAME_SLOT if f == 0 else t.dt_days >= -FRAME_SLOT)
+                      for t in tables]
+        else:
+            tables = compile_tables(slot, grid, shifted, min(half_width, FRAME_SLOT))
         per_frame.append([_on_frame(t, f, channels) for t in tables])
     return [ObservationTable.concat(parts) for parts in zip(*per_frame, strict=True)]
 
