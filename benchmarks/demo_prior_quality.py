@@ -10,14 +10,20 @@ run generated with a seed that training never saw:
    days): target ratio samples / truth within a factor 2 at every wavelength above 3
    grid spacings;
 3. geostrophic consistency: correlation of u, v with the geostrophic currents of the
-   same field's SSH, for the samples and for the truth (target: close to the truth's).
+   same field's SSH, for the samples and for the truth (target: close to the truth's);
+4. for a window (space-time) prior: day-to-day consistency between consecutive frames,
+   the lag-1 correlation of the anomalies (about the truth's time-mean field) and the
+   std of the one-day change, for the samples and for consecutive days of the truth
+   (target: the change's std within 15 % of the truth's). Moments, spectra and
+   geostrophy pool the frames of every window.
 
-Writes ``benchmarks/results/demo_prior_quality.md`` and ``.json`` (and a figure).
+Writes ``benchmarks/results/<name>.md`` and ``.json`` (and a figure), ``<name>``
+``demo_prior_quality`` unless ``--name`` says otherwise.
 
 Usage::
 
     python benchmarks/demo_prior_quality.py [--prior DIR] [--members 64] [--steps 32]
-        [--days 365] [--seed 1001]
+        [--days 365] [--seed 1001] [--name NAME]
 """
 
 from __future__ import annotations
@@ -84,6 +90,36 @@ def geostrophic_correlation(ds: xr.Dataset) -> dict[str, float]:
     return out
 
 
+def frames_as_members(samples: xr.Dataset, variables: list[str]) -> xr.Dataset:
+    """The frames of a window prior's samples as more members: (member * frame, lat, lon)."""
+    out = {}
+    for v in variables:
+        da = samples[v].transpose("member", "frame", "lat", "lon")
+        out[v] = (("member", "lat", "lon"), da.values.reshape(-1, *da.shape[2:]), da.attrs)
+    return xr.Dataset(out, coords={"lat": samples.lat, "lon": samples.lon})
+
+
+def day_to_day(samples: xr.Dataset, truth: xr.Dataset, variables: list[str]) -> list[dict]:
+    """Lag-1 correlation of the anomalies and std of the one-day change, consecutive
+    frames of the samples against consecutive days of the truth."""
+    rows = []
+    for v in variables:
+        clim = truth[v].mean("time").values
+        s = samples[v].transpose("member", "frame", "lat", "lon").values - clim
+        t = truth[v].transpose("time", "lat", "lon").values - clim
+        pairs = {"samples": (s[:, :-1], s[:, 1:]), "truth": (t[:-1], t[1:])}
+        row: dict = {"variable": v}
+        for key, (a, b) in pairs.items():
+            a, b = a.ravel(), b.ravel()
+            ok = np.isfinite(a) & np.isfinite(b)
+            row[f"lag1_{key}"] = float(np.corrcoef(a[ok], b[ok])[0, 1])
+            row[f"change_std_{key}"] = float(np.std(b[ok] - a[ok]))
+        row["change_std_ratio"] = row["change_std_samples"] / row["change_std_truth"]
+        row["ok"] = abs(row["change_std_ratio"] - 1) <= STD_TOL
+        rows.append(row)
+    return rows
+
+
 def figure(samples: xr.Dataset, truth: xr.Dataset, spec: list[dict], dx_km: float,
            path: Path) -> None:
     import matplotlib
@@ -126,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=365, help="days of held-out truth")
     parser.add_argument("--seed", type=int, default=1001, help="seed of the held-out truth")
     parser.add_argument("--sample-seed", type=int, default=0)
+    parser.add_argument("--name", default="demo_prior_quality",
+                        help="stem of the result files under benchmarks/results/")
     args = parser.parse_args(argv)
     prior = xgenda.load_demo_prior() if args.prior is None else xgenda.Prior.load(args.prior)
     variables = prior.variables
@@ -144,25 +182,30 @@ def main(argv: list[str] | None = None) -> int:
         samples[name].attrs = dict(truth[name].attrs)
 
     dx_km = float(np.mean(prior.spacing_km))
+    consecutive = None
+    if prior.frames > 1:
+        consecutive = day_to_day(samples, truth, variables)
+        samples = frames_as_members(samples, variables)
     rows = moments(samples, truth, variables)
     spec = [spectra(samples, truth, v, dx_km) for v in ("ssh", "sst") if v in variables]
     geo = {"samples": geostrophic_correlation(samples), "truth": geostrophic_correlation(truth)}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    figure(samples, truth, spec, dx_km, RESULTS / "demo_prior_quality.png")
+    figure(samples, truth, spec, dx_km, RESULTS / f"{args.name}.png")
 
     command = "python benchmarks/demo_prior_quality.py " + " ".join(
         argv if argv is not None else sys.argv[1:])
-    result = {"command": command.strip(), "prior_id": prior.id, "prior_metadata": {
+    result = {"command": command.strip(), "name": args.name, "prior_id": prior.id,
+              "frames": prior.frames, "prior_metadata": {
         k: prior.metadata.get(k) for k in ("steps", "images_seen", "final_train_loss",
                                            "final_val_loss", "wall_time_s")},
         "truth": {"days": args.days, "seed": args.seed, "size": prior.patch_size},
         "members": args.members, "steps": args.steps, "moments": rows, "spectra": spec,
-        "geostrophic_correlation": geo,
+        "geostrophic_correlation": geo, "day_to_day": consecutive,
         "timing_s": {"truth": round(t_truth, 1), "sampling": round(t_sample, 1)},
         "machine": {"cpu_count": os.cpu_count(), "python": platform.python_version()}}
-    (RESULTS / "demo_prior_quality.json").write_text(json.dumps(result, indent=1))
+    (RESULTS / f"{args.name}.json").write_text(json.dumps(result, indent=1))
     text = report(result)
-    (RESULTS / "demo_prior_quality.md").write_text(text)
+    (RESULTS / f"{args.name}.md").write_text(text)
     print(text)
     return 0
 
@@ -172,7 +215,8 @@ def report(r: dict) -> str:
         return "met" if ok else "NOT met"
 
     lines = [
-        "# Demo prior quality", "",
+        "# Demo prior quality" if r.get("frames", 1) == 1
+        else f"# Window prior quality ({r['frames']} consecutive days)", "",
         f"Command: `{r['command']}`", "",
         f"Prior `{r['prior_id']}` ({r['prior_metadata']['steps']} steps, "
         f"{r['prior_metadata']['images_seen']} images seen). {r['members']} unconditional "
@@ -206,8 +250,18 @@ def report(r: dict) -> str:
               f"{g['samples']['u_slope']:.3f} | {g['samples']['v_slope']:.3f} |",
               f"| truth | {g['truth']['u']:.3f} | {g['truth']['v']:.3f} | "
               f"{g['truth']['u_slope']:.3f} | {g['truth']['v_slope']:.3f} |", "",
-              "Figure: `benchmarks/results/demo_prior_quality.png` (truth and sample maps, "
-              "spectra).", ""]
+              ""]
+    if r.get("day_to_day"):
+        lines += ["## Day-to-day consistency (consecutive frames vs consecutive days)", "",
+                  "| variable | lag-1 corr samples | lag-1 corr truth | change std samples "
+                  "| change std truth | ratio | within 15 % |", "|---|---|---|---|---|---|---|"]
+        for d in r["day_to_day"]:
+            lines.append(f"| {d['variable']} | {d['lag1_samples']:.3f} | {d['lag1_truth']:.3f} "
+                         f"| {d['change_std_samples']:.4g} | {d['change_std_truth']:.4g} | "
+                         f"{d['change_std_ratio']:.3f} | {mark(d['ok'])} |")
+        lines.append("")
+    lines += [f"Figure: `benchmarks/results/{r.get('name', 'demo_prior_quality')}.png` "
+              "(truth and sample maps, spectra).", ""]
     return "\n".join(lines)
 
 
