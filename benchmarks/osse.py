@@ -291,6 +291,10 @@ def main(argv: list[str] | None = None) -> int:
                for v in VARIABLES}
         for name in ABLATION if name in recs}
     info["targets"] = targets(table, "xgenda-default")
+    info["targets_extra"] = {name: targets(table, name) for name in recs
+                             if name.startswith("prior-")}
+    info["paired"] = {name: paired_days(recs, truths, days_used, "xgenda-default", name)
+                      for name in recs if name.startswith("prior-") and "xgenda-default" in recs}
     write_results(args.out, info, table, _markdown)
     return 0
 
@@ -652,19 +656,27 @@ def targets(table: Any, row: str) -> list[dict[str, Any]]:
 
 
 def _targets_markdown(info: dict[str, Any]) -> list[str]:
-    row = "xgenda-default"
+    used = info["days_used_per_run"]
+    rows = {"xgenda-default": info["targets"], **info.get("targets_extra", {})}
+    rows = {k: v for k, v in rows.items() if k in used and sum(used[k].values())}
     lines = ["## Targets of the skill benchmark", ""]
-    if row not in info["days_used_per_run"] or not sum(info["days_used_per_run"][row].values()):
-        return [*lines, f"The `{row}` row was not run: no targets to check.", ""]
-    lines += [f"`{row}` (xgenda's defaults) against the references, computed from the scores below.",
-              "", f"| target | {row} | reference | met |", "|---|---|---|---|"]
+    if not rows:
+        return [*lines, "The `xgenda-default` row was not run: no targets to check.", ""]
+    names = list(rows)
+    lines += [", ".join(f"`{k}`" for k in names) + " (xgenda's defaults"
+              + (", with the prior of each row" if len(names) > 1 else "")
+              + ") against the references, computed from the scores below.", "",
+              "| target | " + " | ".join(names) + " | reference |",
+              "|---|" + "---|" * (len(names) + 1)]
     word = {True: "met", False: "not met", None: "not measured"}
-    for t in info["targets"]:
+    for k, t in enumerate(rows[names[0]]):
         ref = t["reference"]
         ref_text = f"{ref[0]}-{ref[1]}" if isinstance(ref, list) else f"{ref:.4g}"
-        lines.append(f"| {t['target']} | {t['value']:.4g} | {ref_text} | {word[t['met']]} |")
-    met = sum(t["met"] is True for t in info["targets"])
-    lines += ["", f"{met} of {len(info['targets'])} targets met.", ""]
+        cells = [f"{rows[n][k]['value']:.4g} ({word[rows[n][k]['met']]})" for n in names]
+        lines.append(f"| {t['target']} | " + " | ".join(cells) + f" | {ref_text} |")
+    lines += ["", "Targets met: " + ", ".join(
+        f"`{n}` {sum(t['met'] is True for t in rows[n])} of {len(rows[n])}" for n in names)
+        + ".", ""]
     return lines
 
 
@@ -708,6 +720,7 @@ def _markdown(info: dict[str, Any], table: str) -> str:
         "(m s-1); `-`: not applicable or no 0.5 crossing. Pooled over runs: RMSE as the root "
         "of the day-weighted mean square, other scores as day-weighted means.", "",
         *_ablation_markdown(info), "",
+        *_paired_markdown(info),
         "## Along the withheld altimeter (SSH)", "",
         "| method | mu | points |", "|---|---|---|",
         *[f"| {k} | {v['mu']:.3f} | {v['n_obs']:.0f} |" for k, v in along.items()], "",
@@ -737,6 +750,61 @@ def _unet_markdown(info: dict[str, Any]) -> list[str]:
         f"{u['train_cpu_s']:.0f} s of CPU on {u['threads']} thread ({u['train_s']:.0f} s wall "
         "on the shared machine); deterministic: no CRPS or "
         "spread/skill"]
+
+
+def paired_days(recs: dict[str, dict[int, xr.Dataset]], truths: dict[int, xr.Dataset],
+                days_used: dict[str, dict[int, int]], base: str, other: str) -> dict[str, Any]:
+    """Day-by-day comparison of two rows on the days both have: per variable, the mean
+    and standard error over days of ``other``'s relative change of the ensemble-mean RMSE
+    and of the CRPS against ``base`` (negative: ``other`` is better), and how many days
+    ``other`` wins."""
+    from xgenda.diagnostics.scores import crps
+
+    changes: dict[str, dict[str, list[float]]] = {}
+    for seed, truth in truths.items():
+        if seed not in recs[base] or seed not in recs[other]:
+            continue
+        n = min(days_used[base][seed], days_used[other][seed])
+        for k in range(n):
+            t = truth.isel(time=k)
+            a, b = (recs[row][seed].isel(time=k) for row in (base, other))
+            for v in VARIABLES:
+                score = changes.setdefault(v, {"rmse": [], "crps": []})
+                ra, rb = (float(np.sqrt(np.nanmean((e[v].mean("member") - t[v]).values ** 2)))
+                          for e in (a, b))
+                score["rmse"].append(rb / ra - 1)
+                ca, cb = (float(crps(e[v], t[v])) for e in (a, b))
+                score["crps"].append(cb / ca - 1)
+    out: dict[str, Any] = {}
+    for v, score in changes.items():
+        out[v] = {}
+        for key, values in score.items():
+            x = np.asarray(values)
+            out[v][key] = {"mean": float(x.mean()), "se": float(x.std(ddof=1) / np.sqrt(x.size)),
+                           "wins": int((x < 0).sum()), "days": int(x.size)}
+    return out
+
+
+def _paired_markdown(info: dict[str, Any]) -> list[str]:
+    paired = info.get("paired") or {}
+    lines: list[str] = []
+    for name, per_var in paired.items():
+        if not per_var:
+            continue
+        days = next(iter(per_var.values()))["rmse"]["days"]
+        lines += [
+            f"## `{name}` against `xgenda-default`, day by day", "",
+            f"Relative change of `{name}`'s ensemble-mean RMSE and CRPS against "
+            f"`xgenda-default`'s on the same {days} analysis days (same observations and "
+            "seeds): mean +- standard error over days (negative: better), and the days it "
+            "wins.", "",
+            "| variable | RMSE change | days better (RMSE) | CRPS change | days better (CRPS) |",
+            "|---|---|---|---|---|",
+            *[f"| {v} | {100 * d['rmse']['mean']:+.1f} % +- {100 * d['rmse']['se']:.1f} | "
+              f"{d['rmse']['wins']} / {d['rmse']['days']} | {100 * d['crps']['mean']:+.1f} % +- "
+              f"{100 * d['crps']['se']:.1f} | {d['crps']['wins']} / {d['crps']['days']} |"
+              for v, d in per_var.items()], ""]
+    return lines
 
 
 def _ablation_markdown(info: dict[str, Any]) -> list[str]:
