@@ -330,7 +330,7 @@ def demo_problem():
     """16 x 16 corner of a toy-ocean state; every SST pixel observed with a small error."""
     import xgenda
 
-    prior = xgenda.load_demo_prior()
+    prior = xgenda.load_demo_prior(snapshot=True)  # the state of one day
     truth = xgenda.datasets.toy_ocean(days=1, size=prior.patch_size, seed=7, spinup_days=30,
                                       progress=False)
     state = prior.normalizer.apply(truth[list(prior.variables)].isel(time=0))

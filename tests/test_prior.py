@@ -189,13 +189,19 @@ def test_cached_prior_loads_a_path_once_per_process(tiny_prior, tmp_path):
     clear_prior_cache()
 
 
-def test_demo_prior_loads_and_samples_the_toy_ocean_variables():
-    prior = xgenda.load_demo_prior()
+@pytest.mark.parametrize("snapshot", [False, True])
+def test_demo_priors_load_and_sample_the_toy_ocean_variables(snapshot):
+    # the demo prior is a window prior of 3 days; the snapshot one models one day
+    prior = xgenda.load_demo_prior(snapshot=snapshot)
+    frames = 1 if snapshot else 3
+    assert prior.frames == frames
     assert prior.variables == ["ssh", "sst", "sss", "u", "v"]
+    assert prior.channels == 5 * frames
     assert prior.patch_size == 64
     assert prior.metadata["steps"] > 0
+    assert prior.recommended is not None
     ds = prior.sample(1, seed=0, sampler=Heun(steps=2), device="cpu")
-    assert ds.ssh.shape == (1, 64, 64)
+    assert ds.ssh.shape == ((1, 64, 64) if snapshot else (1, 3, 64, 64))
     assert np.isfinite(ds.sst.values).any()
 
 

@@ -123,7 +123,7 @@ def test_bf16_posterior_mean_matches_float32_within_a_tenth_of_the_prior_std():
     """
     import xgenda
 
-    prior = xgenda.load_demo_prior()
+    prior = xgenda.load_demo_prior(snapshot=True)  # a state of one day: 5 channels
     den = prior.denoiser("cpu")
     channels, size = len(prior.variables), prior.patch_size
     gen = torch.Generator().manual_seed(0)

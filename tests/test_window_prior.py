@@ -63,9 +63,10 @@ def _points(times, ii, jj, values, error: float) -> xr.Dataset:
 
 # -- the prior -------------------------------------------------------------------------------
 def test_snapshot_priors_have_one_frame_and_keep_their_config():
-    demo = xgenda.load_demo_prior()
+    demo = xgenda.load_demo_prior(snapshot=True)
     assert demo.frames == 1
     assert "frames" not in demo.config
+    assert xgenda.load_demo_prior().config["frames"] == 3  # the bundled window prior
     snapshot = gaussian_prior(N)[0]
     assert snapshot.frames == 1
     assert "frames" not in snapshot.config

@@ -606,18 +606,25 @@ def clear_prior_cache() -> None:
         _CACHE.clear()
 
 
-def demo_prior_path() -> Path:
-    """Directory of the demo prior shipped with xgenda."""
-    return Path(str(files("xgenda") / "assets" / "demo_prior"))
+def demo_prior_path(snapshot: bool = False) -> Path:
+    """Directory of the demo prior shipped with xgenda (``snapshot=True``: the snapshot
+    demo prior of one day)."""
+    return Path(str(files("xgenda") / "assets" /
+                    ("demo_prior_snapshot" if snapshot else "demo_prior")))
 
 
-def load_demo_prior() -> Prior:
+def load_demo_prior(snapshot: bool = False) -> Prior:
     """The small prior shipped with xgenda (toy ocean, 64x64, ssh/sst/sss/u/v).
 
-    See ``xgenda/assets/demo_prior/MODEL_CARD.md`` for how it was trained and
-    how good it is.
+    It is a window (space-time) prior of 3 consecutive days (``frames == 3``), with the
+    configuration recommended for it in its metadata. ``snapshot=True`` loads the
+    earlier snapshot prior of one day instead (``frames == 1``): GenDA's kind of prior,
+    the one that takes known channels (winds) and total-current observations of a
+    decomposed state, and a third of the network input. See
+    ``xgenda/assets/demo_prior/MODEL_CARD.md`` (and ``demo_prior_snapshot/``) for how
+    each was trained and how good it is.
     """
-    path = demo_prior_path()
+    path = demo_prior_path(snapshot)
     if not (path / _CONFIG).exists():
         raise FileNotFoundError(f"the demo prior is missing from this installation ({path}); "
                                 "reinstall xgenda or train one with `xgenda train`")
