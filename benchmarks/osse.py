@@ -37,8 +37,12 @@ Every method gets the same observation files over the same days:
 - ablation rows (``--ablation``): the recommended configuration (``ablation-ref``) with
   one step removed;
   ``--extra-prior NAME=PATH`` adds a row ``prior-NAME``: xgenda's defaults with another
-  saved prior on the same grid (the snapshot prior vs a space-time prior comparison,
-  once a space-time prior exists).
+  saved prior on the same grid, compared day by day with ``xgenda-default``. The
+  results in ``benchmarks/results/osse.md`` were run while the bundled demo prior was
+  the snapshot prior (row ``xgenda-default``, prior ``159b6631fedc45ca``), with the
+  window prior of 3 days that now ships as row ``prior-window3``; with the window prior
+  bundled, ``--extra-prior snapshot=xgenda/assets/demo_prior_snapshot`` gives the same
+  comparison the other way round.
 
 The results end with the targets of the skill benchmark for ``xgenda-default`` (met or
 not, computed from the scores). Every ensemble of one (method, run, day) case is cached
