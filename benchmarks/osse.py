@@ -762,7 +762,7 @@ def paired_days(recs: dict[str, dict[int, xr.Dataset]], truths: dict[int, xr.Dat
     and standard error over days of ``other``'s relative change of the ensemble-mean RMSE
     and of the CRPS against ``base`` (negative: ``other`` is better), and how many days
     ``other`` wins."""
-    from xgenda.diagnostics.scores import crps
+    from xgenda.diagnostics.scores import crps, rmse
 
     changes: dict[str, dict[str, list[float]]] = {}
     for seed, truth in truths.items():
@@ -774,8 +774,7 @@ def paired_days(recs: dict[str, dict[int, xr.Dataset]], truths: dict[int, xr.Dat
             a, b = (recs[row][seed].isel(time=k) for row in (base, other))
             for v in VARIABLES:
                 score = changes.setdefault(v, {"rmse": [], "crps": []})
-                ra, rb = (float(np.sqrt(np.nanmean((e[v].mean("member") - t[v]).values ** 2)))
-                          for e in (a, b))
+                ra, rb = (float(rmse(e[v], t[v])) for e in (a, b))
                 score["rmse"].append(rb / ra - 1)
                 ca, cb = (float(crps(e[v], t[v])) for e in (a, b))
                 score["crps"].append(cb / ca - 1)
