@@ -532,10 +532,10 @@ def gaussian_crps(mean: np.ndarray, std: np.ndarray, truth: np.ndarray) -> float
 
 
 def split_rmse(err: np.ndarray, dx_km: float, dy_km: float) -> tuple[float, float]:
-    """RMSE of the error at wavelengths above and below :data:`SPLIT_KM` (Gaussian split)."""
+    """RMSE of the error at wavelengths above and below :data:`SPLIT_KM` (Gaussian split, transfer 1/2 at the split)."""
     from scipy.ndimage import gaussian_filter
 
-    # Gaussian low-pass with half power at SPLIT_KM
+    # Gaussian low-pass with transfer 1/2 at SPLIT_KM (both parts pass half of a wave there)
     sigma_km = math.sqrt(2 * math.log(2)) * SPLIT_KM / (2 * math.pi)
     e = np.nan_to_num(err)
     large = gaussian_filter(e, (0, sigma_km / dy_km, sigma_km / dx_km), mode="reflect")
@@ -720,7 +720,7 @@ def _markdown(info: dict[str, Any], table: str) -> str:
         table, "",
         "`rmse`, `mu`, `sigma`, `lambda_km` are those of the ensemble mean (the map for OI); "
         "`rmse_gt200km` / `rmse_lt200km`: RMSE of the error field's parts at wavelengths above "
-        "/ below 200 km (Gaussian split); `drifter_rmse_*` against the withheld drifters "
+        "/ below 200 km (Gaussian split, transfer 1/2 at the split); `drifter_rmse_*` against the withheld drifters "
         "(m s-1); `-`: not applicable or no 0.5 crossing. Pooled over runs: RMSE as the root "
         "of the day-weighted mean square, other scores as day-weighted means.", "",
         *_ablation_markdown(info), "",

@@ -86,6 +86,41 @@ def _fair_crps(members: np.ndarray, y: np.ndarray) -> float:
     return float((skill - pairs).mean())
 
 
+def _dressed_fair_crps(members: np.ndarray, y: np.ndarray, s: np.ndarray) -> float:
+    """Fair CRPS of the members dressed with N(0, s^2), from E|d + s Z| in closed form."""
+    from scipy.stats import norm
+
+    def e_abs(d, sd):
+        return d * (2 * norm.cdf(d / sd) - 1) + 2 * sd * norm.pdf(d / sd)
+
+    m = members.shape[0]
+    skill = np.mean([e_abs(y - members[i], s) for i in range(m)], axis=0)
+    pairs = sum(e_abs(members[i] - members[j], np.sqrt(2) * s)
+                for i in range(m) for j in range(m) if i != j)
+    return float(np.mean(skill - pairs / (2 * m * (m - 1))))
+
+
+def test_dressed_crps_of_identical_members_is_the_gaussian_crps():
+    """M identical members dressed with N(0, s^2) are the Gaussian N(x, s^2): its CRPS in
+    closed form (Gneiting et al. 2005); with s = 0 the fair CRPS (Ferro 2014)."""
+    from scipy.stats import norm
+
+    from xgenda.calibration import _dressed_crps
+
+    rng = np.random.default_rng(0)
+    x, y, s = rng.normal(size=50), rng.normal(size=50), rng.uniform(0.1, 2.0, 50)
+    z = (y - x) / s
+    gaussian = s * (z * (2 * norm.cdf(z) - 1) + 2 * norm.pdf(z) - 1 / np.sqrt(np.pi))
+    np.testing.assert_allclose(_dressed_crps(np.tile(x, (5, 1)), y, s), gaussian.mean(),
+                               rtol=1e-10)
+    members = rng.normal(size=(7, 50))
+    np.testing.assert_allclose(_dressed_crps(members, y, np.zeros(50)),
+                               _fair_crps(members, y), rtol=1e-12)
+    # a wider dressing of an under-dispersed ensemble lowers its CRPS
+    assert _dressed_crps(0.1 * members, y, np.full(50, 0.9)) < \
+        _dressed_crps(0.1 * members, y, np.zeros(50))
+
+
 def test_table_scores_match_an_independent_computation(template, prior, far_obs, result):
     _best, table = result
     kept, withheld = split_observations(collect(far_obs, ("ssh",)), 0.25, seed=3)
@@ -102,9 +137,11 @@ def test_table_scores_match_an_independent_computation(template, prior, far_obs,
         lat=xr.DataArray(w.lat.values[inside], dims="obs"),
         lon=xr.DataArray(w.lon.values[inside], dims="obs")).values for m in range(6)])
     y = w.ssh.values[inside]
+    err = w.ssh_error.values[inside]
     row = _at(table, steps=12, zeta=0.3)
     assert int(row.count_ssh) == y.size
-    np.testing.assert_allclose(float(row.crps_ssh), _fair_crps(pred, y), rtol=1e-6)
+    np.testing.assert_allclose(float(row.crps_ssh), _dressed_fair_crps(pred, y, err),
+                               rtol=1e-6)
     rmse = np.sqrt(np.mean((pred.mean(axis=0) - y) ** 2))
     np.testing.assert_allclose(float(row.rmse_ssh), rmse, rtol=1e-6)
 
@@ -113,7 +150,8 @@ def test_best_setting_has_the_lowest_score_and_is_not_unguided(result):
     best, table = result
     lowest = table.isel(configuration=int(np.argmin(table.score.values)))
     assert best == {"sampler": Heun(steps=int(lowest.steps)),
-                    "guidance": DPS(zeta=float(lowest.zeta)), "window": Configuration().window}
+                    "guidance": DPS(zeta=float(lowest.zeta)), "window": Configuration().window,
+                    "inflation": Configuration().inflation}
     assert best["guidance"].zeta != 0.001
     assert Configuration.from_json(table.attrs["best"]).kwargs() == best
     # guidance helps: every guided setting beats the nearly unguided one at 12 steps

@@ -22,6 +22,7 @@ from xgenda.config import (
     Euler,
     GendaDDIM,
     Heun,
+    Inflation,
     KindWindow,
     NoGuidance,
     Window,
@@ -144,7 +145,8 @@ def test_window_accepts_days_timedeltas_and_strings():
 def test_presets_are_configurations_of_the_objects():
     assert Configuration(**presets.default()) == Configuration()
     assert presets.genda() == {"sampler": GendaDDIM(steps=256, eta=1e-3),
-                               "guidance": SDA(gamma=0.1, detach=False), "window": Window()}
+                               "guidance": SDA(gamma=0.1, detach=False), "window": Window(),
+                               "inflation": Inflation()}
     assert Configuration(**presets.fast()).sampler == DPMSolver2M(steps=8)
 
 
@@ -226,22 +228,49 @@ def test_cli_runs_the_priors_recommended_configuration_unless_told_otherwise():
     from xgenda._commands.assimilate import configuration
 
     recommended = Configuration(Heun(steps=16, churn=5.0), MMPS(cg_steps=2),
-                                Window(points=KindWindow(5.0, 0.4), error_inflation=1.3))
+                                Window(points=KindWindow(5.0, 0.4), error_inflation=1.3),
+                                Inflation(1.4, 0.9))
     assert configuration(_cli_args(), recommended) == recommended
     assert configuration(_cli_args("--preset", "default"), recommended) == Configuration()
     changed = configuration(_cli_args("--steps", "8", "--time-window", "1"), recommended)
     assert changed == Configuration(Heun(steps=8, churn=5.0), MMPS(cg_steps=2),
                                     Window(1.0, points=KindWindow(5.0, 0.4),
-                                           error_inflation=1.3))
+                                           error_inflation=1.3), Inflation(1.4, 0.9))
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"large": 0.0}, "Inflation large must be a finite number > 0"),
+    ({"small": -1.0}, "Inflation small must be a finite number > 0"),
+    ({"wavelength_km": float("nan")}, "Inflation wavelength_km must be a finite number > 0"),
+    ({"large": True}, "Inflation large must be a finite number"),
+])
+def test_inflation_rejects_bad_factors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        Inflation(**kwargs)
+
+
+def test_inflation_round_trips_and_older_records_read_without_it():
+    config = Configuration(inflation=Inflation(1.6, 0.9, 150.0))
+    assert Configuration.from_json(config.to_json()) == config
+    assert not Inflation().enabled
+    assert Inflation(1.2).enabled
+    older = json.loads(Configuration().to_json())
+    del older["inflation"]  # ensembles written before the inflation existed
+    assert Configuration.from_json(json.dumps(older)).inflation == Inflation()
+    with pytest.raises(TypeError, match=r"inflation must be an xgenda\.config\.Inflation"):
+        configure(inflation=1.5)
 
 
 def test_a_recommended_configuration_fills_what_a_call_leaves_open():
     recommended = Configuration(Heun(steps=16, churn=5.0), MMPS(cg_steps=2),
-                                Window(grid=KindWindow(1.0), error_inflation=1.3))
+                                Window(grid=KindWindow(1.0), error_inflation=1.3),
+                                Inflation(1.5))
     assert configure(recommended=recommended) == recommended
+    assert configure(inflation=Inflation(), recommended=recommended).inflation == Inflation()
+    assert configure(preset="genda", recommended=recommended).inflation == Inflation()
     # explicit objects win, part by part
     assert configure(sampler=Euler(steps=4), recommended=recommended) == Configuration(
-        Euler(steps=4), MMPS(cg_steps=2), recommended.window)
+        Euler(steps=4), MMPS(cg_steps=2), recommended.window, Inflation(1.5))
     assert configure(window=Window(), recommended=recommended).window == Window()
     # keywords of earlier versions set their part from the library default
     assert configure(steps=8, recommended=recommended).sampler == Heun(steps=8)

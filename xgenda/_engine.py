@@ -33,8 +33,9 @@ import xarray as xr
 
 from xgenda._batching import device_batch_size, guided_probe
 from xgenda._determinism import deterministic
+from xgenda._inflation import inflate
 from xgenda._runtime import resolve_device
-from xgenda.config import Acceleration, Guidance, Sampler, Window
+from xgenda.config import Acceleration, Guidance, Inflation, Sampler, Window
 from xgenda.normalize import Normalizer
 from xgenda.obs.collect import ObservationSet, to_days
 from xgenda.obs.compile import AnalysisGrid, compile_tables
@@ -134,6 +135,7 @@ class BlockSpec:
     known: tuple[str, ...] = ()
     acceleration: Acceleration = field(default_factory=Acceleration)
     frames: int = 1
+    inflation: Inflation = field(default_factory=Inflation)
 
     def __post_init__(self) -> None:
         if self.frames > 1 and self.known:
@@ -262,7 +264,8 @@ def run_block(spec: BlockSpec, sets: Sequence[ObservationSet], land: np.ndarray,
         for b, (k, m) in enumerate(batch):
             phys = mean[min(k, mean.shape[0] - 1)] + std[:, None, None] * x[b]
             out[:, m, k] = np.where(land[None], np.nan, phys)
-    return out
+    # every member of a time is in this block: the inflation sees the whole ensemble
+    return inflate(out, ~land, spec.lat, spec.lon, spec.inflation, axis=1)
 
 
 def _window_mean(prior: Any, spec: BlockSpec) -> np.ndarray:

@@ -44,6 +44,7 @@ from xgenda.config import (
     Acceleration,
     Configuration,
     Guidance,
+    Inflation,
     Sampler,
     Window,
     configure,
@@ -69,6 +70,7 @@ def assimilate(
     sampler: Sampler | None = None,
     guidance: Guidance | Mapping[str, Any] | None = None,
     window: Window | None = None,
+    inflation: Inflation | None = None,
     seed: int = 0,
     device: str = "auto",
     batch_size: int | None = None,
@@ -113,7 +115,11 @@ def assimilate(
     window : Window, optional
         Observation time windows (per kind of observations), error growth and error
         inflation. Default: the prior's recommended one, else ``Window()`` (half a day,
-        white errors). Each of ``sampler``, ``guidance`` and ``window`` that the call
+        white errors).
+    inflation : Inflation, optional
+        Inflation of the members' anomalies about the ensemble mean, by scale (the mean
+        is unchanged). Default: the prior's recommended one, else ``Inflation()`` (none).
+        Each of ``sampler``, ``guidance``, ``window`` and ``inflation`` that the call
         leaves open (no object, no keyword of earlier versions, no ``preset``) comes
         from the prior's recommendation; the output's ``configuration`` attr records
         what ran. Named configurations: :mod:`xgenda.config.presets`, e.g.
@@ -186,7 +192,7 @@ def assimilate(
     ...                                 guidance=MMPS())                # doctest: +SKIP
     >>> ens.to_zarr("analysis.zarr")                                   # doctest: +SKIP
     """
-    configure(sampler, guidance, window, **legacy)  # bad settings fail before the prior loads
+    configure(sampler, guidance, window, inflation, **legacy)  # bad settings fail first
     members = _positive_int(members, "members")
     batch_size = None if batch_size is None else _positive_int(batch_size, "batch_size")
     time_chunk = None if time_chunk is None else _positive_int(time_chunk, "time_chunk")
@@ -201,8 +207,8 @@ def assimilate(
     _check_template(template)
     check_template_times(template)
     prior_obj, ref = _resolve_prior(prior)
-    config = configure(sampler, guidance, window, recommended=_recommended(prior_obj),
-                       **legacy)
+    config = configure(sampler, guidance, window, inflation,
+                       recommended=_recommended(prior_obj), **legacy)
     _check_spacing(template, prior_obj)
     overlap = _tile_overlap(tile_overlap, prior_obj.patch_size)
     variables = tuple(prior_obj.variables)
@@ -214,7 +220,8 @@ def assimilate(
         sampler=config.sampler, guidance=config.guidance, window=config.window,
         device=str(device), batch_size=batch_size, tile_overlap=overlap, padding=padding,
         known=() if inputs.known is None else ("uwind", "vwind"),
-        acceleration=acceleration or Acceleration(), frames=getattr(prior_obj, "frames", 1))
+        acceleration=acceleration or Acceleration(), frames=getattr(prior_obj, "frames", 1),
+        inflation=config.inflation)
     data = _graph(spec, inputs, check_not_all_land(_land_mask(template, prior_obj)),
                   time_blocks(template, time_chunk) or (1,) * template.sizes["time"])
     ens = _as_dataset(data, template, spec, config, inputs.summary, prior_obj)

@@ -3,12 +3,18 @@
 :func:`calibrate` withholds a seeded fraction of the point and gridded
 observations, assimilates the rest with each of a list of configurations, and
 scores each ensemble at the withheld observations within half a day of an
-analysis time: CRPS (fair, Ferro 2014), RMSE of the ensemble mean, spread and the
-spread-skill ratio ``sqrt(spread^2 + error^2) / RMSE`` (1 for a reliable ensemble,
-the observation error counted in). Two searches are built in:
-:func:`search_grid` (guidance strength x sampler steps) and :func:`reliability_grid`
-(observation-error inflation x sampler churn, optionally x strength), which tunes
-the spread of the ensemble. The winner has the lowest ``|spread/skill - 1|`` among
+analysis time: CRPS (fair, Ferro 2014, of the members dressed with the observation
+error: each member a Gaussian of the observation's error std, so that an ensemble of
+the state is compared with noisy observations on equal terms; Saetra et al. 2004,
+Grimit et al. 2006 for the closed form), RMSE of the ensemble mean, spread and the spread-skill
+ratio ``sqrt(spread^2 + error^2) / RMSE`` (1 for a reliable ensemble, the observation
+error counted in). Three searches are built in: :func:`search_grid` (guidance
+strength x sampler steps), :func:`reliability_grid` (observation-error inflation x
+sampler churn, optionally x strength) and :func:`inflation_grid` (the ensemble's
+anomaly inflation by scale), the last two tuning the spread of the ensemble.
+Configurations that differ only in their :class:`~xgenda.config.Inflation` share one
+assimilation: the inflation is applied to its ensemble afterwards, exactly as
+:func:`xgenda.assimilate` applies it. The winner has the lowest ``|spread/skill - 1|`` among
 the settings whose CRPS (averaged over variables in units of the prior's std) is
 within ``crps_tolerance`` of the lowest. Only stable settings are searched: MMPS
 with more than :data:`MAX_PLAIN_CG_STEPS` conjugate-gradient steps diverges on a
@@ -27,15 +33,26 @@ import torch
 import xarray as xr
 
 from xgenda._engine import block_observations
+from xgenda._inflation import inflate_dataset
 from xgenda.assimilation import _resolve_prior, assimilate
-from xgenda.config import MMPS, SDA, Configuration, Euler, Guidance, Heun, Sampler, Window
+from xgenda.config import (
+    MMPS,
+    SDA,
+    Configuration,
+    Euler,
+    Guidance,
+    Heun,
+    Inflation,
+    Sampler,
+    Window,
+)
 from xgenda.config.legacy import LEGACY
-from xgenda.diagnostics.scores import crps
+from xgenda.currents import is_decomposed_state
 from xgenda.obs import collect
 from xgenda.variables import units_of
 
 __all__ = ["MAX_PLAIN_CG_STEPS", "STRENGTHS", "Calibration", "calibrate", "check_stable",
-           "reliability_grid", "search_grid", "split_observations"]
+           "inflation_grid", "reliability_grid", "search_grid", "split_observations"]
 
 #: The strength searched for each guidance by default: (parameter, values).
 STRENGTHS: dict[str, tuple[str, tuple[float, ...]]] = {
@@ -158,6 +175,43 @@ def reliability_grid(base: Configuration | None = None,
     grid = [Configuration(replace(base.sampler, churn=float(churn)), g,
                           replace(base.window, error_inflation=float(factor)))
             for factor in inflations for churn in churns for g in guidances]
+    for config in grid:
+        check_stable(config)
+    return grid
+
+
+def inflation_grid(base: Configuration | None = None,
+                   large: Sequence[float] = (1.0, 1.25, 1.5, 1.75, 2.0),
+                   small: Sequence[float] = (1.0,),
+                   wavelength_km: float | None = None) -> list[Configuration]:
+    """Configurations that differ only in the inflation of the ensemble's anomalies.
+
+    The factors on the anomalies above and below ``wavelength_km``
+    (:class:`xgenda.config.Inflation`) widen the ensemble without moving its mean; all
+    of them share one assimilation in :func:`calibrate`, so a fine grid costs little.
+
+    Parameters
+    ----------
+    base : Configuration, optional
+        Everything else (default ``Configuration(Heun(steps=16), MMPS())``).
+    large, small : sequence of float
+        Factors (> 0) on the large-scale and small-scale anomalies.
+    wavelength_km : float, optional
+        Split wavelength (default the base's).
+
+    Returns
+    -------
+    list of Configuration
+        Large-major, then small.
+    """
+    base = Configuration(Heun(steps=16), MMPS()) if base is None else base
+    if not isinstance(base, Configuration):
+        raise TypeError(f"base must be an xgenda.config.Configuration, got {base!r}")
+    if not tuple(large) or not tuple(small):
+        raise ValueError("give at least one large-scale and one small-scale factor")
+    split = base.inflation.wavelength_km if wavelength_km is None else wavelength_km
+    grid = [replace(base, inflation=Inflation(float(a), float(b), split))
+            for a in large for b in small]
     for config in grid:
         check_stable(config)
     return grid
@@ -291,7 +345,7 @@ def calibrate(
                          f"the CRPS), got {crps_tolerance!r}")
     for config in configurations:
         check_stable(config)
-    for key in ("sampler", "guidance", "window", "members", "seed", *LEGACY):
+    for key in ("sampler", "guidance", "window", "inflation", "members", "seed", *LEGACY):
         if key in assimilate_kwargs:
             raise ValueError(f"{key!r} is set by calibrate (through its configurations); "
                              "remove it from the arguments")
@@ -303,17 +357,36 @@ def calibrate(
         raise ValueError("no point or gridded observations to withhold: calibration scores "
                          "the ensembles at withheld observations")
     scores: dict[str, np.ndarray] = {}
-    for i, config in enumerate(configurations):
+    for indices in _shared_runs(configurations, variables):
+        plain = replace(configurations[indices[0]], inflation=Inflation())
+        if len(indices) == 1:
+            plain = configurations[indices[0]]
         ens = assimilate(template, prior, kept, members=members, seed=seed,
-                         **config.kwargs(), **assimilate_kwargs).compute()
-        for key, score in _scores(ens, withheld, prior_obj).items():
-            scores.setdefault(key, np.full(len(configurations), np.nan))[i] = score
+                         **plain.kwargs(), **assimilate_kwargs).compute()
+        for i in indices:
+            inflated = ens if plain == configurations[i] else \
+                inflate_dataset(ens, configurations[i].inflation)
+            for key, score in _scores(inflated, withheld, prior_obj).items():
+                scores.setdefault(key, np.full(len(configurations), np.nan))[i] = score
     table = _table(scores, configurations, variables, withhold, seed, members, kept, withheld)
     best = configurations[_select(table["score"].values, table["reliability"].values,
                                   float(crps_tolerance))]
     table.attrs["best"] = best.to_json()
     table.attrs["crps_tolerance"] = float(crps_tolerance)
     return Calibration(best.kwargs(), table)
+
+
+def _shared_runs(configurations: Sequence[Configuration],
+                 variables: tuple[str, ...]) -> list[list[int]]:
+    """Indices of the configurations grouped by one assimilation each: those that differ
+    only in their inflation share one (not for a decomposed state, whose total currents
+    are recomposed after the engine's inflation)."""
+    if is_decomposed_state(variables):
+        return [[i] for i in range(len(configurations))]
+    groups: dict[str, list[int]] = {}
+    for i, config in enumerate(configurations):
+        groups.setdefault(replace(config, inflation=Inflation()).to_json(), []).append(i)
+    return list(groups.values())
 
 
 def _select(score: np.ndarray, reliability: np.ndarray, tolerance: float) -> int:
@@ -337,7 +410,8 @@ def _count(s: Any) -> int:
 def _scores(ens: xr.Dataset, withheld: Sequence[Any], prior: Any) -> dict[str, float]:
     """CRPS, RMSE, spread, spread-skill per variable at the withheld observations within
     half a day of an analysis time, compared with their own errors (the library's
-    default window: no growth, no inflation, which are settings under test)."""
+    default window: no growth, no inflation, which are settings under test). The CRPS
+    is that of the members dressed with the observation error (:func:`_dressed_crps`)."""
     predicted, observed, errors = _at_observations(ens, withheld, Window())
     out: dict[str, float] = {}
     normalized = []
@@ -347,9 +421,7 @@ def _scores(ens: xr.Dataset, withheld: Sequence[Any], prior: Any) -> dict[str, f
         out[f"count_{v}"] = float(y.size)
         if y.size == 0:
             continue
-        members = xr.DataArray(pred, dims=("member", "obs"), name=v)
-        truth = xr.DataArray(y, dims="obs", name=v)
-        value = float(crps(members, truth))
+        value = _dressed_crps(pred, y, err)
         mean = pred.mean(axis=0)
         rmse = float(np.sqrt(np.mean((mean - y) ** 2)))
         m = pred.shape[0]
@@ -364,6 +436,34 @@ def _scores(ens: xr.Dataset, withheld: Sequence[Any], prior: Any) -> dict[str, f
     out["score"] = float(np.mean(normalized)) if normalized else np.nan
     out["reliability"] = float(np.mean(reliability)) if reliability else np.nan
     return out
+
+
+def _dressed_crps(members: np.ndarray, y: np.ndarray, error: np.ndarray) -> float:
+    """Mean fair CRPS of the ensembles ``members`` (M, n) dressed with Gaussian errors of
+    std ``error`` (n,), at the observations ``y`` (n,).
+
+    With ``A(d, s) = E|d + s Z| = d (2 Phi(d/s) - 1) + 2 s phi(d/s)``:
+    ``CRPS = mean_m A(y - x_m, s) - sum_{m != k} A(x_m - x_k, sqrt(2) s) / (2 M (M - 1))``,
+    the fair CRPS (Ferro 2014) when ``s`` is 0.
+    """
+    from scipy.stats import norm
+
+    def expected_abs(d: np.ndarray, s: np.ndarray) -> np.ndarray:
+        s = np.broadcast_to(s, d.shape)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            z = d / s
+            out = d * (2 * norm.cdf(z) - 1) + 2 * s * norm.pdf(z)
+        return np.where(s > 0, out, np.abs(d))
+
+    m = members.shape[0]
+    error = np.asarray(error, dtype=np.float64)
+    skill = expected_abs(y[None] - members, error[None]).mean(axis=0)
+    pairs = np.zeros_like(skill)
+    for k in range(m):
+        pairs += expected_abs(members - members[k], np.sqrt(2) * error[None]).sum(axis=0)
+    # the self-pairs (m == k) are A(0, sqrt(2) s); the fair sum leaves them out
+    pairs -= m * expected_abs(np.zeros_like(error), np.sqrt(2) * error)
+    return float(np.mean(skill - pairs / (2 * m * (m - 1))))
 
 
 def _at_observations(ens: xr.Dataset, withheld: Sequence[Any], window: Window
@@ -426,7 +526,10 @@ def _table(scores: dict[str, np.ndarray], configurations: Sequence[Configuration
             coords[name] = ("configuration", values)
     churn = [float(getattr(c.sampler, "churn", np.nan)) for c in configurations]
     inflation = [c.window.error_inflation for c in configurations]
-    for name, values in (("churn", churn), ("error_inflation", inflation)):
+    large = [c.inflation.large for c in configurations]
+    small = [c.inflation.small for c in configurations]
+    for name, values in (("churn", churn), ("error_inflation", inflation),
+                         ("inflation_large", large), ("inflation_small", small)):
         if len(set(values)) > 1:
             coords[name] = ("configuration", values)
     return xr.Dataset(
@@ -437,7 +540,7 @@ def _table(scores: dict[str, np.ndarray], configurations: Sequence[Configuration
                "withheld_observations": int(sum(_count(s) for s in withheld))})
 
 
-_LONG_NAMES = {"crps": "fair CRPS at withheld observations",
+_LONG_NAMES = {"crps": "fair CRPS of the error-dressed ensemble at withheld observations",
                "rmse": "RMSE of the ensemble mean at withheld observations",
                "spread": "ensemble spread at withheld observations",
                "spread_skill": "spread-skill ratio (observation error included)",

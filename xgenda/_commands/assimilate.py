@@ -154,7 +154,7 @@ def configuration(args: argparse.Namespace,
         window = replace(window, half_width=args.time_window)
     if args.time_error_growth is not None:
         window = replace(window, error_growth=args.time_error_growth)
-    return Configuration(sampler, guidance, window)
+    return Configuration(sampler, guidance, window, preset.inflation)
 
 
 def run(args: argparse.Namespace) -> int:

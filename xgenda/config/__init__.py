@@ -6,10 +6,11 @@
 ...                                 guidance=MMPS(cg_steps=1))  # doctest: +SKIP
 
 Samplers: :class:`Heun`, :class:`Euler` (EDM on the Karras schedule),
-:class:`DPMSolver2M` (multistep, one evaluation per step), :class:`GendaDDIM`. Guidance: :class:`MMPS`, :class:`SDA`, :class:`DPS`,
-:class:`NoGuidance`. Window: :class:`Window` (per kind of observations: :class:`KindWindow`). How the network runs (bf16, compile):
-:class:`Acceleration`. Named configurations:
-:mod:`xgenda.config.presets`.
+:class:`DPMSolver2M` (multistep, one evaluation per step), :class:`GendaDDIM`. Guidance:
+:class:`MMPS`, :class:`SDA`, :class:`DPS`, :class:`NoGuidance`. Window: :class:`Window`
+(per kind of observations: :class:`KindWindow`). Spread of the ensemble:
+:class:`Inflation`. How the network runs (bf16, compile): :class:`Acceleration`. Named
+configurations: :mod:`xgenda.config.presets`.
 """
 
 from xgenda.config import presets
@@ -27,6 +28,7 @@ from xgenda.config.objects import (
     GendaDDIM,
     Guidance,
     Heun,
+    Inflation,
     KindWindow,
     NoGuidance,
     Sampler,
@@ -36,5 +38,5 @@ from xgenda.config.objects import (
 )
 
 __all__ = ["DPS", "GUIDANCE", "MMPS", "QC_THRESHOLD", "SDA", "Acceleration", "Configuration", "DPMSolver2M", "Euler", "GendaDDIM", "Guidance",
-           "Heun", "KindWindow", "NoGuidance", "Sampler", "Window", "configure", "from_dict", "from_json",
+           "Heun", "Inflation", "KindWindow", "NoGuidance", "Sampler", "Window", "configure", "from_dict", "from_json",
            "presets"]

@@ -20,6 +20,7 @@ from xgenda.config.objects import (
     Euler,
     GendaDDIM,
     Heun,
+    Inflation,
     Window,
 )
 from xgenda.config.presets import PRESETS
@@ -37,20 +38,21 @@ _SOLVERS: dict[str, type[Heun] | type[Euler]] = {"heun": Heun, "euler": Euler}
 
 
 def configure(sampler: Sampler | None = None, guidance: Guidance | Mapping[str, Any] | None = None,
-              window: Window | None = None, *, recommended: Configuration | None = None,
-              **legacy: Any) -> Configuration:
+              window: Window | None = None, inflation: Inflation | None = None, *,
+              recommended: Configuration | None = None, **legacy: Any) -> Configuration:
     """The configuration of a run from objects and/or the keywords of earlier versions.
 
     Parameters
     ----------
-    sampler, guidance, window : config objects, optional
-        Default: :class:`Heun`, :class:`MMPS`, :class:`Window` (or a preset's, or
-        ``recommended``'s). ``guidance`` may also be a mapping of the parameters of
-        ``method``.
+    sampler, guidance, window, inflation : config objects, optional
+        Default: :class:`Heun`, :class:`MMPS`, :class:`Window`, :class:`Inflation` (or
+        a preset's, or ``recommended``'s). ``guidance`` may also be a mapping of the
+        parameters of ``method``.
     recommended : Configuration, optional
         The prior's recommended configuration (:attr:`xgenda.Prior.recommended`): each
-        of its sampler, guidance and window is used where the call gives neither the
-        object nor a keyword of earlier versions that sets it, and no ``preset``.
+        of its sampler, guidance, window and inflation is used where the call gives
+        neither the object nor a keyword of earlier versions that sets it, and no
+        ``preset``.
     **legacy
         ``method``, ``steps``, ``gamma`` (SDA's strength), ``preset``, ``solver``,
         ``churn``, ``corrector_steps``, ``tau``, ``time_window``, ``time_error_growth``.
@@ -65,7 +67,7 @@ def configure(sampler: Sampler | None = None, guidance: Guidance | Mapping[str, 
     unknown = set(legacy) - set(LEGACY)
     if unknown:
         raise TypeError(f"unknown argument(s) {sorted(unknown)}; the configuration is given "
-                        "by sampler=, guidance= and window= objects (xgenda.config)")
+                        "by sampler=, guidance=, window= and inflation= objects (xgenda.config)")
     given = {k: v for k, v in legacy.items() if v is not None}
     preset = given.pop("preset", None)
     if preset is not None and preset not in PRESETS:
@@ -83,9 +85,15 @@ def configure(sampler: Sampler | None = None, guidance: Guidance | Mapping[str, 
             guidance = recommended.guidance
         if window is None and not set(given) & {"time_window", "time_error_growth"}:
             window = recommended.window
+        if inflation is None:
+            inflation = recommended.inflation
+    if inflation is not None and not isinstance(inflation, Inflation):
+        raise TypeError(f"inflation must be an xgenda.config.Inflation or None, got "
+                        f"{inflation!r}")
     return Configuration(_sampler(sampler, base["sampler"], given),
                          _guidance(guidance, base["guidance"], given),
-                         _window(window, base["window"], given))
+                         _window(window, base["window"], given),
+                         base["inflation"] if inflation is None else inflation)
 
 
 def _clash(obj: Any, keys: tuple[str, ...], given: Mapping[str, Any], what: str) -> None:

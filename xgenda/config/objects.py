@@ -1,4 +1,5 @@
-"""The configuration objects of an assimilation: sampler, guidance, observation window.
+"""The configuration objects of an assimilation: sampler, guidance, observation window,
+ensemble inflation.
 
 Each object is a frozen dataclass whose fields are validated on construction, so a
 wrong setting fails where it is written, not inside a dask task. Every default of an
@@ -31,6 +32,7 @@ __all__ = [
     "GendaDDIM",
     "Guidance",
     "Heun",
+    "Inflation",
     "KindWindow",
     "NoGuidance",
     "Sampler",
@@ -415,6 +417,50 @@ class Window(_Config):
                 0.0 if own.error_growth is None else own.error_growth)
 
 
+# -- the ensemble's spread ---------------------------------------------------------------
+@dataclass(frozen=True)
+class Inflation(_Config):
+    """Inflation of the ensemble's anomalies about its mean, by scale.
+
+    Each member's departure from the ensemble mean is split by a Gaussian low-pass
+    filter (transfer 1/2 at ``wavelength_km``, where the two parts share a wave
+    equally) into a large-scale and a small-scale part,
+    multiplied by ``large`` and ``small``:
+    ``x_m -> mean + large * low(x_m - mean) + small * (x_m - low(x_m - mean) - mean)``.
+    The ensemble mean, hence its RMSE, is unchanged; the spread of each band is
+    multiplied by its factor. One factor pair applies to every variable, so the linear
+    relations between the members' fields (e.g. geostrophic currents of their SSH)
+    hold in the anomalies as before. It is multiplicative posterior inflation
+    (Anderson 2001), a calibration of the ensemble made by a statistical model, not a
+    physical process: its factors are tuned on withheld observations of a validation
+    run (:func:`xgenda.calibrate`) and recorded with the prior that recommends them.
+
+    Parameters
+    ----------
+    large : float
+        Factor (> 0) on the anomalies at wavelengths above ``wavelength_km``.
+    small : float
+        Factor (> 0) on the anomalies at wavelengths below it.
+    wavelength_km : float
+        Wavelength (km, > 0) at which the Gaussian filter passes half the amplitude.
+    """
+
+    large: float = 1.0
+    small: float = 1.0
+    wavelength_km: float = 200.0
+
+    def __post_init__(self) -> None:
+        self._set("large", _number("Inflation large", self.large, 0.0, strict=True))
+        self._set("small", _number("Inflation small", self.small, 0.0, strict=True))
+        self._set("wavelength_km", _number("Inflation wavelength_km", self.wavelength_km, 0.0,
+                                           strict=True))
+
+    @property
+    def enabled(self) -> bool:
+        """Whether it changes an ensemble (a factor other than 1)."""
+        return self.large != 1.0 or self.small != 1.0
+
+
 # -- how the network runs -----------------------------------------------------------------
 @dataclass(frozen=True)
 class Acceleration(_Config):
@@ -462,7 +508,8 @@ class Acceleration(_Config):
 # -- the whole -----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Configuration(_Config):
-    """A sampler, a guidance and an observation window: how an assimilation runs.
+    """A sampler, a guidance, an observation window and an ensemble inflation: how an
+    assimilation runs.
 
     Its JSON form is stored in the ``configuration`` attribute of every ensemble of
     :func:`xgenda.assimilate`; ``Configuration.from_json(ens.attrs["configuration"])``
@@ -472,17 +519,21 @@ class Configuration(_Config):
     sampler: Sampler = field(default_factory=Heun)
     guidance: Guidance = field(default_factory=MMPS)
     window: Window = field(default_factory=Window)
+    inflation: Inflation = field(default_factory=Inflation)
 
     def __post_init__(self) -> None:
         for name, kinds in (("sampler", (Heun, Euler, DPMSolver2M, GendaDDIM)),
-                            ("guidance", (MMPS, SDA, DPS, NoGuidance)), ("window", (Window,))):
+                            ("guidance", (MMPS, SDA, DPS, NoGuidance)), ("window", (Window,)),
+                            ("inflation", (Inflation,))):
             if not isinstance(getattr(self, name), kinds):
                 raise TypeError(f"{name} must be one of {[k.__name__ for k in kinds]} "
                                 f"(xgenda.config), got {getattr(self, name)!r}")
 
     def kwargs(self) -> dict[str, Any]:
-        """``{"sampler": ..., "guidance": ..., "window": ...}`` for :func:`xgenda.assimilate`."""
-        return {"sampler": self.sampler, "guidance": self.guidance, "window": self.window}
+        """``{"sampler": ..., "guidance": ..., "window": ..., "inflation": ...}`` for
+        :func:`xgenda.assimilate`."""
+        return {"sampler": self.sampler, "guidance": self.guidance, "window": self.window,
+                "inflation": self.inflation}
 
     @staticmethod
     def from_json(text: str) -> Configuration:
