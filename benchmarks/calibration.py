@@ -60,6 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=2, help="analysis days")
     parser.add_argument("--members", type=int, default=8)
     parser.add_argument("--search", choices=("reliability", "inflation"), default="reliability")
+    parser.add_argument("--against", choices=("withheld", "truth"), default="withheld",
+                        help="score at withheld observations (xgenda.calibrate), or, for "
+                             "--search inflation, against the validation run's gridded truth "
+                             "with every observation assimilated")
     parser.add_argument("--inflations", type=float, nargs="+", default=[1.0, 1.4, 1.8])
     parser.add_argument("--large", type=float, nargs="+", default=[1.0, 1.25, 1.5, 1.75, 2.0],
                         help="--search inflation: factors on the anomalies above 200 km")
@@ -112,17 +116,24 @@ def main(argv: list[str] | None = None) -> int:
         grid = reliability_grid(base, args.inflations, args.churns)
     info = run_info(argv, "cpu")
     tic = time.perf_counter()
-    best, table = xgenda.calibrate(template, prior, obs, grid, members=args.members,
-                                   withhold=args.withhold, seed=0, device="cpu",
-                                   crps_tolerance=args.crps_tolerance, evaluation=drifters)
+    if args.against == "truth":
+        if args.search != "inflation":
+            raise SystemExit("--against truth scores the inflation search (one assimilation)")
+        winner, rows = truth_search(prior, template, obs, truth, grid, args.members,
+                                    args.crps_tolerance)
+    else:
+        best, table = xgenda.calibrate(template, prior, obs, grid, members=args.members,
+                                       withhold=args.withhold, seed=0, device="cpu",
+                                       crps_tolerance=args.crps_tolerance,
+                                       evaluation=drifters)
+        winner = xgenda.config.Configuration(**best)
+        rows = _rows(table)
     wall = time.perf_counter() - tic
-    winner = xgenda.config.Configuration(**best)
     info.update(seed=args.seed, analysis_days=[str(t)[:10] for t in template.time.values],
                 members=args.members, withhold=args.withhold, wall_s=round(wall, 1),
                 crps_tolerance=args.crps_tolerance, base=json.loads(base.to_json()),
-                search=args.search,
+                search=args.search, against=args.against,
                 best=json.loads(winner.to_json()), prior=prior.id)
-    rows = _rows(table)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps({**info, "scores": rows}, indent=2,
@@ -130,8 +141,60 @@ def main(argv: list[str] | None = None) -> int:
     out.with_suffix(".md").write_text(_markdown(info, rows))
     print(out.with_suffix(".md").read_text())
     if args.update_prior:
-        _update_prior(winner)
+        _update_prior(winner, f"benchmarks/calibration.py --search {args.search} --against "
+                              f"{args.against} on toy-ocean seed {args.seed} (prior {prior.id}; "
+                              f"{Path(args.out).name}.md)")
     return 0
+
+
+def truth_search(prior: Any, template: Any, obs: Any, truth: Any, grid: list[Any],
+                 members: int, tolerance: float) -> tuple[Any, list[dict[str, Any]]]:
+    """Score each inflation of one ensemble against the validation run's gridded truth.
+
+    Every observation is assimilated once with the grid's common configuration and no
+    inflation; each setting's ensemble is that one inflated by
+    :func:`xgenda._inflation.inflate_dataset` (what the engine applies). Scores per
+    variable: fair CRPS, RMSE of the mean and spread/skill over the analysis days, as in
+    ``benchmarks/osse.py``. The lowest mean CRPS in units of the prior's std wins; with a
+    tolerance, the lowest mean ``|spread/skill - 1|`` among the settings within it.
+    """
+    from dataclasses import replace
+
+    import xgenda
+    from xgenda._inflation import inflate_dataset
+    from xgenda.config import Inflation
+    from xgenda.diagnostics.scores import crps, rmse, spread_skill_ratio
+
+    plain = replace(grid[0], inflation=Inflation())
+    ens = xgenda.assimilate(template, prior, obs, members=members, seed=0, device="cpu",
+                            **plain.kwargs()).compute()
+    reference = truth[list(prior.variables)].sel(time=ens.time).load()
+    rows = []
+    for config in grid:
+        inflated = inflate_dataset(ens, config.inflation)
+        row: dict[str, Any] = {"large": config.inflation.large,
+                               "small": config.inflation.small}
+        normalized, reliability = [], []
+        for v in prior.variables:
+            c = float(crps(inflated[v], reference[v]))
+            ss = float(spread_skill_ratio(inflated[v], reference[v]))
+            row[f"crps_{v}"] = c
+            row[f"rmse_{v}"] = float(rmse(inflated[v].mean("member"), reference[v]))
+            row[f"spread_skill_{v}"] = ss
+            normalized.append(c / prior.normalizer.std[v])
+            reliability.append(abs(ss - 1))
+        row["score"] = float(np.mean(normalized))
+        row["reliability"] = float(np.mean(reliability))
+        rows.append(row)
+    scores = np.array([r["score"] for r in rows])
+    near = np.flatnonzero(scores <= scores.min() * (1 + tolerance))
+    best = int(near[np.argmin([rows[i]["reliability"] for i in near])])
+    for i, row in enumerate(rows):
+        row["best"] = i == best
+    order = ["large", "small", "score", "reliability"]
+    rows = [{k: r[k] for k in order + sorted(set(r) - {*order, "best"}) + ["best"]}
+            for r in rows]
+    return grid[best], rows
 
 
 def _rows(table: Any) -> list[dict[str, Any]]:
@@ -160,10 +223,13 @@ def _markdown(info: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         f"seed; the benchmark runs {list(HELD_OUT)} are not used), analysis days "
         f"{info['analysis_days']}, {info['members']} members, seed 0; prior "
         f"`{info['prior']}`; {info['wall_s']:.0f} s in all",
-        f"- assimilated: {', '.join(NODES)} minus a withheld {info['withhold']:.0%} of the "
-        "nadir and L3 SST observations; scored at those (SSH, SST) and at the run's "
-        "withheld drifters (u, v), within half a day of an analysis time, with their "
-        "own errors",
+        (f"- assimilated: {', '.join(NODES)} minus a withheld {info['withhold']:.0%} of the "
+         "nadir and L3 SST observations; scored at those (SSH, SST) and at the run's "
+         "withheld drifters (u, v), within half a day of an analysis time, with their "
+         "own errors" if info.get("against", "withheld") == "withheld" else
+         f"- assimilated: all of {', '.join(NODES)}; scored against the validation run's "
+         "gridded truth of every variable on the analysis days (fair CRPS, RMSE of the "
+         "mean, spread/skill as in `benchmarks/osse.py`)"),
         ("- searched: observation-error inflation x churn around the base "
          if info.get("search", "reliability") == "reliability" else
          "- searched: the inflation of the ensemble's anomalies above (`large`) and below "
@@ -197,13 +263,15 @@ def _fmt(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) and np.isfinite(value) else str(value)
 
 
-def _update_prior(config: Any) -> None:
-    """Write ``config`` into the bundled demo prior's config.json (``metadata``)."""
+def _update_prior(config: Any, source: str) -> None:
+    """Write ``config`` and where it came from into the bundled demo prior's config.json
+    (``metadata["recommended"]``, ``metadata["recommended_source"]``)."""
     from xgenda.prior import demo_prior_path
 
     path = Path(demo_prior_path()) / "config.json"
     document = json.loads(path.read_text())
     document["metadata"]["recommended"] = json.loads(config.to_json())
+    document["metadata"]["recommended_source"] = source
     path.write_text(json.dumps(document, indent=2) + "\n")
     print(f"wrote the recommended configuration into {path}")
 

@@ -508,17 +508,19 @@ def run_xgenda(prior: Any, obs_all: xr.DataTree, template: xr.Dataset,
 
 def configuration(kwargs: dict[str, Any]) -> dict[str, Any]:
     """The configuration objects of a row's settings (kept as plain values: they key
-    the case cache). Every row with settings spells out its window, so that the prior's
-    recommended configuration reaches the defaults row alone."""
-    from xgenda.config import MMPS, Heun, from_dict, presets
+    the case cache). Every row with settings spells out its window and its inflation
+    (none unless the settings give one), so that the prior's recommended configuration
+    reaches the defaults row alone."""
+    from xgenda.config import MMPS, Heun, Inflation, from_dict, presets
 
     if not kwargs:
         return {}
     if kwargs.get("preset") == "genda":
         return presets.genda()
+    inflation = from_dict(kwargs["inflation"]) if "inflation" in kwargs else Inflation()
     return {"sampler": Heun(steps=kwargs["steps"], churn=kwargs.get("churn", 0.0)),
             "guidance": MMPS(**kwargs.get("guidance", {})),
-            "window": from_dict(kwargs["window"])}
+            "window": from_dict(kwargs["window"]), "inflation": inflation}
 
 
 # -- scores ----------------------------------------------------------------------------------

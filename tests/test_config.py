@@ -288,8 +288,13 @@ def test_demo_prior_recommends_the_calibrated_configuration():
 
     prior = xgenda.load_demo_prior(snapshot=True)  # calibrated on the snapshot prior
     config = prior.recommended
-    # the bundled window prior carries the same configuration (not re-tuned)
-    assert config == recommended_configuration() == xgenda.load_demo_prior().recommended
+    # the bundled window prior carries the same windows, sampler and guidance (not
+    # re-tuned), plus the ensemble inflation calibrated on its validation run
+    window_prior = xgenda.load_demo_prior().recommended
+    assert config == recommended_configuration()
+    assert window_prior == dataclasses.replace(config, inflation=window_prior.inflation)
+    assert window_prior.inflation.enabled
+    assert window_prior.inflation.large > 1.0
     std = prior.normalizer.std
     # the OSSE windows in physical units: nadir 5 d, 0.1 m/day; L3 SST 1 d, 0.2 degC/day
     assert config.window.for_kind("points")[0] == 5.0

@@ -3,10 +3,13 @@
 The configuration recommended for a prior (``metadata["recommended"]`` of its
 config.json) is what :func:`xgenda.assimilate` runs for what a call leaves open. A prior
 fresh from ``xgenda train`` has none, so it would run with the library's bare defaults
-(observations of the analysis day only). This script gives the window prior the demo
-prior's recommended configuration (sampler, guidance and observation windows, tuned by
-``xgenda.calibrate`` for the snapshot demo prior, not re-tuned for the window prior) and
-records where it came from in ``metadata["recommended_source"]``.
+(observations of the analysis day only). This script gives the window prior the snapshot
+demo prior's recommended configuration (sampler, guidance and observation windows, tuned
+by ``xgenda.calibrate`` for the snapshot prior, not re-tuned for the window prior) and
+records where it came from in ``metadata["recommended_source"]``. The bundled window
+prior's ensemble inflation was then calibrated on its validation run and written into
+its config.json by ``benchmarks/calibration.py --search inflation --against truth
+--update-prior`` (see its model card).
 
 Usage::
 
@@ -31,13 +34,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.output.exists():
         raise SystemExit(f"{args.output} exists; give a new directory")
     prior = xgenda.Prior.load(args.source)
-    demo = xgenda.load_demo_prior()
+    demo = xgenda.load_demo_prior(snapshot=True)
     recommended = demo.recommended
     if recommended is None:
         raise SystemExit("the demo prior recommends no configuration")
     prior.metadata["recommended"] = recommended.to_dict()
     prior.metadata["recommended_source"] = (
-        f"the demo prior's recommended configuration (prior {demo.id}), not re-tuned")
+        f"the snapshot demo prior's recommended configuration (prior {demo.id}), not "
+        "re-tuned")
     prior.save(args.output)
     print(f"{args.output}: prior {prior.id} ({prior.frames} frames), recommended "
           f"{recommended}")
