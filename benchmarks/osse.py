@@ -24,11 +24,12 @@ Every method gets the same observation files over the same days:
 - ``xgenda-default``: ``assimilate(template, prior, obs)`` with no configuration
   argument and the observations as the simulator writes them: whatever xgenda's
   defaults (and the prior's) are when the row is run;
-- ``xgenda-best``: the prior's recommended configuration spelled out with no global
-  error inflation (per-kind windows and error growth, correlated-error inflation of L4
-  products, MMPS with 3 CG steps, churn): the same as ``xgenda-default`` while the prior
-  recommends no inflation (the cases are then bit-identical, a check of the defaults
-  path), the uncalibrated reference when it recommends one;
+- ``xgenda-best``: the recommended windows, sampler and guidance
+  (:data:`xgenda.obs.recommended.RECOMMENDED`: per-kind windows and error growth,
+  correlated-error inflation of L4 products, MMPS with 3 CG steps, churn) spelled out,
+  with no global error inflation and no ensemble inflation; rows with settings (this
+  one, ``xgenda-fast`` and the ablation) never take the prior's recommended
+  :class:`~xgenda.config.Inflation`;
 - ``genda``: xgenda with ``preset="genda"`` (snapshot prior, SDA, gamma 0.1, 256 DDIM
   steps, white errors), GenDA's configuration; costly, so on the first ``--genda-days``
   days of each run;
@@ -37,12 +38,13 @@ Every method gets the same observation files over the same days:
 - ablation rows (``--ablation``): the recommended configuration (``ablation-ref``) with
   one step removed;
   ``--extra-prior NAME=PATH`` adds a row ``prior-NAME``: xgenda's defaults with another
-  saved prior on the same grid, compared day by day with ``xgenda-default``. The
-  results in ``benchmarks/results/osse.md`` were run while the bundled demo prior was
-  the snapshot prior (row ``xgenda-default``, prior ``159b6631fedc45ca``), with the
-  window prior of 3 days that now ships as row ``prior-window3``; with the window prior
-  bundled, ``--extra-prior snapshot=xgenda/assets/demo_prior_snapshot`` gives the same
-  comparison the other way round.
+  saved prior on the same grid (with the configuration that prior recommends), compared
+  day by day with ``xgenda-default``. ``benchmarks/results/osse_snapshot_vs_window.md``
+  was run while the bundled demo prior was the snapshot prior (row ``xgenda-default``,
+  prior ``159b6631fedc45ca``) against the window prior of 3 days before its ensemble
+  inflation was calibrated (row ``prior-window3``); ``osse.md`` has the bundled window
+  prior with its calibrated inflation as ``xgenda-default``, and the same window prior
+  without inflation as ``prior-window3``.
 
 The results end with the targets of the skill benchmark for ``xgenda-default`` (met or
 not, computed from the scores). Every ensemble of one (method, run, day) case is cached
@@ -545,6 +547,15 @@ def split_rmse(err: np.ndarray, dx_km: float, dy_km: float) -> tuple[float, floa
     return float(np.sqrt((large**2).mean())), float(np.sqrt((small**2).mean()))
 
 
+def split_spread(anomalies: np.ndarray, dx_km: float, dy_km: float) -> tuple[float, float]:
+    """Ensemble variance above and below :data:`SPLIT_KM` of the members' anomalies
+    (member, ...), with the (M+1)/M factor of the spread/skill ratio."""
+    m = anomalies.shape[0]
+    parts = np.array([split_rmse(a, dx_km, dy_km) for a in anomalies]) ** 2  # (M, 2)
+    lo, hi = parts.sum(axis=0) / (m - 1) * (m + 1) / m
+    return float(lo), float(hi)
+
+
 def score_all(recs: dict[str, dict[int, xr.Dataset]], truths: dict[int, xr.Dataset],
               drifters: dict[int, xr.Dataset], withheld: dict[int, xr.Dataset],
               days_used: dict[str, dict[int, int]]) -> tuple[Any, dict]:
@@ -554,7 +565,7 @@ def score_all(recs: dict[str, dict[int, xr.Dataset]], truths: dict[int, xr.Datas
     from xgenda.diagnostics.summary import score_summary
     from xgenda.grid import mean_spacing_km
 
-    frames, along, split = [], {}, {}
+    frames, along, split, spread_split = [], {}, {}, {}
     for seed, truth in truths.items():
         dx_km, dy_km = mean_spacing_km(truth)
         for name, per_seed in recs.items():
@@ -572,6 +583,9 @@ def score_all(recs: dict[str, dict[int, xr.Dataset]], truths: dict[int, xr.Datas
                 row = table["variable"] == v
                 lo, hi = split_rmse((mean[v] - t[v]).values, dx_km, dy_km)
                 split.setdefault(name, {}).setdefault(v, []).append((n, lo, hi))
+                if "member" in rec.dims and rec.sizes["member"] > 1:
+                    spread_split.setdefault(name, {}).setdefault(v, []).append(
+                        (n, *split_spread((rec[v] - mean[v]).values, dx_km, dy_km)))
                 if name == "oi" and f"{v}_error" in rec:
                     table.loc[row, "crps"] = gaussian_crps(rec[v].values,
                                                            rec[f"{v}_error"].values, t[v].values)
@@ -602,6 +616,12 @@ def score_all(recs: dict[str, dict[int, xr.Dataset]], truths: dict[int, xr.Datas
                                             / wt.sum()))
         row["rmse_lt200km"] = float(np.sqrt(np.sum(wt * np.array([p[2] for p in parts]) ** 2)
                                             / wt.sum()))
+        if var in spread_split.get(name, {}):
+            sp = spread_split[name][var]
+            ws = np.array([p[0] for p in sp], float)
+            for k, band in ((1, "gt200km"), (2, "lt200km")):
+                var_band = np.sum(ws * np.array([p[k] for p in sp])) / ws.sum()
+                row[f"spread_skill_{band}"] = float(np.sqrt(var_band) / row[f"rmse_{band}"])
         rows.append(row)
     table = pd.DataFrame(rows).set_index(["method", "variable"])
     along_pooled = {}
@@ -709,9 +729,9 @@ def _markdown(info: dict[str, Any], table: str) -> str:
         "- `xgenda-default`: `assimilate(template, prior, obs)` with no configuration "
         "argument (xgenda's defaults and the prior's when run); `genda`: SDA, gamma 0.1, "
         "256 DDIM steps, white errors (GenDA's configuration); `xgenda-fast`: MMPS, 16 Heun "
-        "steps, analysis-day observations, white errors; `xgenda-best`: the prior's "
-        "recommended configuration spelled out with no global error inflation (bit-identical to "
-        "`xgenda-default` while the prior recommends none); "
+        "steps, analysis-day observations, white errors; `xgenda-best`: the recommended "
+        "windows, sampler and guidance of `xgenda.obs.recommended` spelled out, with no "
+        "global error inflation and no ensemble inflation; "
         "ablation rows: `ablation-ref` (the recommended configuration spelled out), "
         "`no-windows` (without observation windows and error growth), `white-errors` (with "
         "white L4 errors), `no-churn` (with a deterministic sampler)",
@@ -721,6 +741,8 @@ def _markdown(info: dict[str, Any], table: str) -> str:
         "## Scores against the gridded truth", "",
         table, "",
         "`rmse`, `mu`, `sigma`, `lambda_km` are those of the ensemble mean (the map for OI); "
+        "`spread_skill_gt200km` / `spread_skill_lt200km`: the spread/skill ratio of those parts "
+        "(the members' anomalies about the ensemble mean split the same way); "
         "`rmse_gt200km` / `rmse_lt200km`: RMSE of the error field's parts at wavelengths above "
         "/ below 200 km (Gaussian split, transfer 1/2 at the split); `drifter_rmse_*` against the withheld drifters "
         "(m s-1); `-`: not applicable or no 0.5 crossing. Pooled over runs: RMSE as the root "

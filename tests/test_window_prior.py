@@ -124,13 +124,30 @@ def test_window_sampler_draws_consecutive_days_frame_major_inside_the_period():
     assert set(centre.astype(int)) == {3, 4, 5, 6, 7}
 
 
-def test_window_training_needs_daily_steps_without_gaps():
+def test_windows_never_straddle_a_gap_between_runs():
+    """Two runs one after the other with a gap (days 0-4, then 20-25): every window holds
+    consecutive days of one run."""
+    ds = xr.concat([_day_dataset(5), _day_dataset(6, "2020-01-21").assign(
+        ssh=lambda d: d.ssh + 20, sst=lambda d: d.sst + 20)], dim="time")
+    sampler = WindowSampler(ds, ["ssh", "sst"], N, None, np.arange(ds.sizes["time"]),
+                            frames=3)
+    centres = sorted(set(sampler.sample(np.random.default_rng(1), 200)[:, 2, 0, 0]
+                         .astype(int)))
+    assert centres == [1, 2, 3, 21, 22, 23, 24]
+    batch = sampler.sample(np.random.default_rng(2), 50)
+    np.testing.assert_array_equal(batch[:, 4] - batch[:, 0], 2.0)  # day +1 minus day -1
+
+
+def test_window_training_needs_whole_daily_steps():
     ds = _day_dataset(10)
-    gappy = ds.isel(time=[0, 1, 2, 3, 5, 6, 7, 8, 9])
+    hourly = ds.assign_coords(time=ds.time + np.arange(10) * np.timedelta64(1, "h"))
     config = {"patch_size": N, "batch_size": 2, "steps": 1, "frames": 3, "progress": False,
               "log_every": 0, "val_every": 0, "num_threads": 1, "unet": dict(TINY_UNET)}
-    with pytest.raises(ValueError, match=r"daily time steps without gaps.*2020-01-04.*2 day"):
-        xgenda.train(gappy, config)
+    with pytest.raises(ValueError, match=r"increasing daily time steps.*2020-01-01.*1.04"):
+        xgenda.train(hourly, config)
+    backwards = ds.isel(time=[0, 1, 2, 3, 3, 4, 5, 6, 7, 8])
+    with pytest.raises(ValueError, match=r"increasing daily time steps.*is 0 day"):
+        xgenda.train(backwards, config)
     with pytest.raises(ValueError, match="the validation period: no window of 3"):
         xgenda.train(ds, config | {"val_every": 1, "val_fraction": 0.1})
     for frames in (2, 0, "3", 3.0):

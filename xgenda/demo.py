@@ -144,7 +144,8 @@ def run_demo(
         recommended configuration (:attr:`xgenda.Prior.recommended`; 32 without one).
     method : {"mmps", "sda", "dps"}
         Guidance method. The demo runs the prior's recommended configuration (sampler,
-        guidance and observation windows) with this method's guidance and ``steps``.
+        guidance, observation windows and ensemble inflation) with this method's guidance
+        and ``steps``.
     device : str
         ``"auto"`` (GPU when present), ``"cpu"``, ``"cuda"``.
     seed : int
@@ -260,7 +261,7 @@ def _run(tmp: Path, out: Path, *, days: int, members: int, steps: int | None, me
     with _stage(timings, "assimilation", show,
                 f"assimilating {days} day(s) x {members} members ({method}, "
                 f"{sampler.steps} steps)"):
-        # the window is left open: the prior's recommended observation windows
+        # the window and the inflation are left open: the prior's recommended ones
         ens = template.genda.assimilate(prior, obs, members=members, sampler=sampler,
                                         guidance=guidance, seed=seed, device=device)
         with dask_progress("assimilation", show):
@@ -544,8 +545,8 @@ def _write_markdown(report: DemoReport, folder: Path, settings: Mapping[str, Any
     lines += [
         f"{s['days']} analysis day(s), {s['members']} members, {s['method'].upper()} "
         f"guidance, {s['steps']} sampler steps, seed {s['seed']}; assimilated: "
-        f"{', '.join(ASSIMILATED)}; truth: toy-ocean test run (seed 2). Sampler, guidance "
-        f"and observation windows: {s['configuration']}.", "",
+        f"{', '.join(ASSIMILATED)}; truth: toy-ocean test run (seed 2). Sampler, guidance, "
+        f"observation windows and ensemble inflation: {s['configuration']}.", "",
     ]
     if report.scores is not None:
         scores = report.scores

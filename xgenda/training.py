@@ -66,8 +66,9 @@ class TrainConfig:
     frames : int
         Number K of consecutive days the prior models jointly (odd; 1: a snapshot
         prior of single days). K > 1 trains a window prior on windows of K
-        consecutive days of the training (and validation) period, which must have
-        daily time steps without gaps; the network sees ``K * C`` channels.
+        consecutive days of the training (and validation) period, whose time steps
+        must be whole days apart (gaps allowed: no window straddles one); the network
+        sees ``K * C`` channels.
     batch_size, steps : int
         Patches per optimizer step, and total optimizer steps.
     lr, warmup_steps, adam_betas, weight_decay : Adam settings; the learning rate
@@ -361,8 +362,9 @@ class WindowSampler(PatchSampler):
     A batch is (B, K * C, P, P) float32, frame-major (all variables of the first day,
     then of the next...): the state of a window prior. Each window is centred on a
     random time step whose ``K`` days all lie in ``time_index`` (windows never reach
-    into another period), at a random position; days are time steps (check them
-    with :func:`check_daily`).
+    into another period) and are consecutive days (windows never straddle a gap in the
+    data, e.g. between two runs), at a random position (check the times with
+    :func:`check_daily`).
 
     Parameters
     ----------
@@ -379,8 +381,14 @@ class WindowSampler(PatchSampler):
         half = (frames - 1) // 2
         self.frames = int(frames)
         self.offsets = np.arange(-half, half + 1)
-        inside = np.isin(self.time_index[:, None] + self.offsets[None, :], self.time_index)
-        self.centres = self.time_index[inside.all(axis=1)]
+        steps = self.time_index[:, None] + self.offsets[None, :]
+        inside = np.isin(steps, self.time_index).all(axis=1)
+        times = np.asarray(self.ds["time"].values)
+        if np.issubdtype(times.dtype, np.datetime64):  # only consecutive days
+            clipped = np.clip(steps, 0, times.size - 1)
+            lag = (times[clipped] - times[self.time_index][:, None]) / np.timedelta64(1, "D")
+            inside &= (lag == self.offsets[None, :]).all(axis=1)
+        self.centres = self.time_index[inside]
         if self.centres.size == 0:
             raise ValueError(f"no window of {frames} consecutive days fits in a period of "
                              f"{self.time_index.size} time step(s)")
@@ -409,10 +417,12 @@ class WindowSampler(PatchSampler):
 
 
 def check_daily(ds: xr.Dataset, frames: int) -> None:
-    """Raise a clear error unless ``ds`` has daily time steps without gaps.
+    """Raise a clear error unless the times of ``ds`` are whole days apart, increasing.
 
-    A window prior learns ``frames`` consecutive days: consecutive time steps of its
-    training data must be exactly one day apart.
+    A window prior learns ``frames`` consecutive days. Its training data may have gaps
+    (missing days, or several runs one after another with a gap between them): a window
+    is drawn only where its days are all present, so it never straddles a gap. Time
+    steps that are not whole days (hourly data, a day repeated) are refused.
     """
     times = np.asarray(ds["time"].values)
     if not np.issubdtype(times.dtype, np.datetime64):
@@ -420,14 +430,15 @@ def check_daily(ds: xr.Dataset, frames: int) -> None:
                          f"one day apart; the data's time has dtype {times.dtype} "
                          "(decode it with xr.decode_cf)")
     steps = np.diff(times) / np.timedelta64(1, "D")
-    bad = np.flatnonzero(steps != 1.0)
+    bad = np.flatnonzero((steps < 1.0) | (steps != np.round(steps)))
     if bad.size:
         k = int(bad[0])
         raise ValueError(
-            f"training a window prior (frames={frames}) needs daily time steps without gaps, "
-            f"but {str(times[k])[:19]} -> {str(times[k + 1])[:19]} is {steps[k]:g} day(s) "
-            f"({bad.size} such step(s)); select a daily, gap-free period (ds.sel(time=...)), "
-            "resample to daily means (ds.resample(time='1D').mean()), or train with frames: 1")
+            f"training a window prior (frames={frames}) needs increasing daily time steps "
+            f"(gaps of whole days are allowed), but {str(times[k])[:19]} -> "
+            f"{str(times[k + 1])[:19]} is {steps[k]:g} day(s) ({bad.size} such step(s)); "
+            "resample to daily means (ds.resample(time='1D').mean()), sort the times, or "
+            "train with frames: 1")
 
 
 def _sampler(ds: xr.Dataset, variables: list[str], cfg: TrainConfig,
