@@ -288,6 +288,26 @@ def test_the_most_reliable_setting_within_the_crps_tolerance_wins(template, prio
         xgenda.calibrate(template, prior, obs, grid, crps_tolerance=-0.1)
 
 
+def test_an_inflation_grid_shares_one_assimilation_and_matches_assimilate(template, prior,
+                                                                          obs):
+    """Settings that differ only in their inflation are scored on one ensemble inflated
+    afterwards: the same scores as an assimilation run with that inflation."""
+    from xgenda.calibration import inflation_grid
+
+    grid = inflation_grid(Configuration(Heun(steps=6), MMPS(cg_steps=1)), large=(1.0, 3.0),
+                          small=(1.0, 0.5), wavelength_km=60.0)
+    best, table = xgenda.calibrate(template, prior, obs, grid, members=4, withhold=0.3)
+    assert list(table.inflation_large.values) == [1.0, 1.0, 3.0, 3.0]
+    np.testing.assert_allclose(table.rmse_ssh.values, table.rmse_ssh.values[0], rtol=1e-5)
+    assert table.spread_ssh.values[2] > table.spread_ssh.values[0]
+    assert table.spread_ssh.values[1] < table.spread_ssh.values[0]
+    assert best["inflation"] == grid[int(np.argmin(table.score.values))].inflation
+    # the direct run of the third setting scores the same
+    _, direct = xgenda.calibrate(template, prior, obs, grid[2:3], members=4, withhold=0.3)
+    for key in ("crps_ssh", "rmse_ssh", "spread_ssh"):
+        np.testing.assert_allclose(float(direct[key][0]), float(table[key][2]), rtol=1e-5)
+
+
 def test_independent_evaluation_observations_are_scored_too(template, prior, obs):
     grid = [Configuration(Heun(steps=4), MMPS(cg_steps=1))]
     _, alone = xgenda.calibrate(template, prior, obs, grid, members=2, withhold=0.3)
