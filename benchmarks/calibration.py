@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.update_prior:
         _update_prior(winner, f"benchmarks/calibration.py --search {args.search} --against "
                               f"{args.against} on toy-ocean seed {args.seed} (prior {prior.id}; "
-                              f"{Path(args.out).name}.md)")
+                              f"{Path(args.out).name}.md)", args.search)
     return 0
 
 
@@ -263,13 +263,17 @@ def _fmt(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) and np.isfinite(value) else str(value)
 
 
-def _update_prior(config: Any, source: str) -> None:
+def _update_prior(config: Any, source: str, search: str) -> None:
     """Write ``config`` and where it came from into the bundled demo prior's config.json
-    (``metadata["recommended"]``, ``metadata["recommended_source"]``)."""
+    (``metadata["recommended"]``, ``metadata["recommended_source"]``). The inflation
+    search starts from the prior's recommendation, whose source is kept before it."""
     from xgenda.prior import demo_prior_path
 
     path = Path(demo_prior_path()) / "config.json"
     document = json.loads(path.read_text())
+    earlier = document["metadata"].get("recommended_source")
+    if search == "inflation" and earlier:
+        source = f"{earlier.split('; inflation: ')[0]}; inflation: {source}"
     document["metadata"]["recommended"] = json.loads(config.to_json())
     document["metadata"]["recommended_source"] = source
     path.write_text(json.dumps(document, indent=2) + "\n")
