@@ -8,7 +8,7 @@ import pytest
 import xarray as xr
 
 import xgenda
-from xgenda._inflation import EARTH_KM_PER_DEG, inflate, inflate_dataset, lowpass
+from xgenda._inflation import KM_PER_DEG, inflate, inflate_dataset, lowpass
 from xgenda.calibration import inflation_grid
 from xgenda.config import Configuration, Inflation
 
@@ -22,7 +22,7 @@ def test_lowpass_passes_half_the_amplitude_at_the_split_wavelength():
     wraps): transfer exp(-2 pi^2 s^2 / L^2) = 1/2 at the wavelength L, ~1 far above it."""
     lon = -180.0 + 0.5 * np.arange(720)
     lat = np.array([-0.5, 0.0, 0.5])
-    x_km = lon * EARTH_KM_PER_DEG
+    x_km = lon * KM_PER_DEG
     ocean = np.ones((lat.size, lon.size), bool)
     for wavelength, expected in ((600.0, 0.5), (6000.0, 0.5 ** (1 / 100))):
         wave = np.cos(2 * np.pi * x_km / wavelength)[None].repeat(3, axis=0)

@@ -15,11 +15,12 @@ import numpy as np
 import xarray as xr
 
 from xgenda.config import Inflation
+from xgenda.grid import EARTH_RADIUS_M
 
-__all__ = ["EARTH_KM_PER_DEG", "inflate", "inflate_dataset", "lowpass"]
+__all__ = ["KM_PER_DEG", "inflate", "inflate_dataset", "lowpass"]
 
-#: Kilometres per degree of latitude (mean Earth radius 6371 km).
-EARTH_KM_PER_DEG = 2 * math.pi * 6371.0 / 360.0
+#: Kilometres per degree of latitude (:data:`xgenda.grid.EARTH_RADIUS_M`).
+KM_PER_DEG = math.radians(1.0) * EARTH_RADIUS_M / 1000.0
 
 
 def _sigma_km(wavelength_km: float) -> float:
@@ -44,13 +45,12 @@ def lowpass(field: np.ndarray, ocean: np.ndarray, lat: np.ndarray, lon: np.ndarr
     dlat = abs(float(lat[1] - lat[0])) if lat.size > 1 else 1.0
     dlon = abs(float(lon[1] - lon[0])) if lon.size > 1 else 1.0
     periodic = lon.size > 1 and abs(lon.size * dlon - 360.0) < 0.5 * dlon
-    weight = ocean.astype(np.float64)
     num = np.where(ocean, np.nan_to_num(np.asarray(field, dtype=np.float64)), 0.0)
-    den = weight.copy()  # the same for every field: filtered once, (H, W)
-    sy = sigma / (dlat * EARTH_KM_PER_DEG)
+    den = ocean.astype(np.float64)  # the same for every field: filtered once, (H, W)
+    sy = sigma / (dlat * KM_PER_DEG)
     num = gaussian_filter1d(num, sy, axis=-2, mode="constant")
     den = gaussian_filter1d(den, sy, axis=-2, mode="constant")
-    km_per_px = dlon * EARTH_KM_PER_DEG * np.maximum(np.cos(np.deg2rad(lat)), 1e-3)
+    km_per_px = dlon * KM_PER_DEG * np.maximum(np.cos(np.deg2rad(lat)), 1e-3)
     mode = "wrap" if periodic else "constant"
     for i, step in enumerate(km_per_px):
         sx = min(sigma / step, 4.0 * lon.size)  # near a pole the row is one average

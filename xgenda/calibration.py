@@ -358,9 +358,9 @@ def calibrate(
                          "the ensembles at withheld observations")
     scores: dict[str, np.ndarray] = {}
     for indices in _shared_runs(configurations, variables):
-        plain = replace(configurations[indices[0]], inflation=Inflation())
-        if len(indices) == 1:
-            plain = configurations[indices[0]]
+        # a lone setting runs as it is; a shared run samples without inflation
+        plain = configurations[indices[0]] if len(indices) == 1 else \
+            replace(configurations[indices[0]], inflation=Inflation())
         ens = assimilate(template, prior, kept, members=members, seed=seed,
                          **plain.kwargs(), **assimilate_kwargs).compute()
         for i in indices:

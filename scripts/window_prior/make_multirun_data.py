@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         ds = xgenda.datasets.toy_ocean(days=args.days, size=args.size, seed=seed)
         shift = end - np.timedelta64(args.spacing_days * (len(args.seeds) - k), "D")
         ds = ds.assign_coords(time=ds.time.values - ds.time.values[0] + shift)
-        runs.append(ds.assign_attrs(seed=seed))
+        runs.append(ds)
         print(f"seed {seed}: {args.days} days from {str(shift)[:10]} in "
               f"{time.perf_counter() - tic:.0f} s", flush=True)
     if last is not None:
