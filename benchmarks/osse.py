@@ -37,6 +37,10 @@ Every method gets the same observation files over the same days:
   only, white errors;
 - ablation rows (``--ablation``): the recommended configuration (``ablation-ref``) with
   one step removed;
+- ``composed-5``, ``composed-7`` (on request): xgenda's defaults with the prior's
+  recommended configuration, its window of ``K`` days composed into a trajectory of 5
+  or 7 days (:class:`xgenda.config.Window` ``trajectory_days``), compared day by day with
+  ``xgenda-default``;
   ``--extra-prior NAME=PATH`` adds a row ``prior-NAME``: xgenda's defaults with another
   saved prior on the same grid (with the configuration that prior recommends), compared
   day by day with ``xgenda-default``. ``benchmarks/results/osse_snapshot_vs_window.md``
@@ -70,6 +74,7 @@ import json
 import math
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +115,8 @@ def method_settings(name: str, recommended: dict[str, Any]) -> dict[str, Any]:
         return {"kwargs": {"preset": "genda"}, "obs": {"l4_sss": {"error_correlation_km": 0.0}}}
     if name == "xgenda-default" or name.startswith("prior-"):
         return {"kwargs": {}, "obs": {}}  # no configuration: the defaults
+    if name in COMPOSED:  # the defaults, with a trajectory composed of the prior's windows
+        return {"kwargs": {}, "obs": {}, "trajectory_days": COMPOSED[name]}
     if name == "xgenda-fast":  # analysis-day observations, white errors
         return {"kwargs": {"method": "mmps", "steps": 16, "window": {"type": "Window"}},
                 "obs": {"l4_sss": {"error_correlation_km": 0.0}}}
@@ -130,7 +137,9 @@ def method_settings(name: str, recommended: dict[str, Any]) -> dict[str, Any]:
 
 
 ABLATION = ("ablation-ref", "no-windows", "white-errors", "no-churn")
-ROWS = (*DEFAULT_ROWS, "xgenda-fast", *ABLATION)
+#: rows composing the window prior's windows into a longer trajectory (its days)
+COMPOSED = {"composed-5": 5, "composed-7": 7}
+ROWS = (*DEFAULT_ROWS, "xgenda-fast", *ABLATION, *COMPOSED)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -300,7 +309,8 @@ def main(argv: list[str] | None = None) -> int:
     info["targets_extra"] = {name: targets(table, name) for name in recs
                              if name.startswith("prior-")}
     info["paired"] = {name: paired_days(recs, truths, days_used, "xgenda-default", name)
-                      for name in recs if name.startswith("prior-") and "xgenda-default" in recs}
+                      for name in recs if (name.startswith("prior-") or name in COMPOSED)
+                      and "xgenda-default" in recs}
     write_results(args.out, info, table, _markdown)
     return 0
 
@@ -503,9 +513,15 @@ def run_xgenda(prior: Any, obs_all: xr.DataTree, template: xr.Dataset,
         extra = {f"genda_{a}": v for a, v in settings["obs"].get(key, {}).items()}
         nodes[key] = ds.assign_attrs({**ds.attrs, **extra})
     tree = xr.DataTree.from_dict(nodes)
+    config = configuration(settings["kwargs"])
+    if "trajectory_days" in settings:  # the prior's configuration, the trajectory composed
+        from xgenda.config import Configuration
+
+        base = prior.recommended or Configuration()
+        config = {**base.kwargs(), "window": replace(
+            base.window, trajectory_days=settings["trajectory_days"])}
     return template.chunk({"time": 1}).genda.assimilate(
-        prior, tree, members=members, seed=0, device=device,
-        **configuration(settings["kwargs"])).compute()
+        prior, tree, members=members, seed=0, device=device, **config).compute()
 
 
 def configuration(kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 # and graph building (xgenda.assimilate) import this module without torch
 
 __all__ = ["BlockObservations", "BlockSpec", "PriorRef", "block_observations", "frame_offsets",
-           "halo_times", "run_block", "sample_batches", "time_key"]
+           "halo_times", "run_block", "sample_batches", "time_key", "trajectory_frames"]
 
 _TIME_OFFSET = 2**40  # keeps seed entropy non-negative for times before 1970
 
@@ -165,6 +165,25 @@ def shift_days(times: np.ndarray, days: int) -> np.ndarray:
     return times + days
 
 
+def trajectory_frames(window_frames: int, window: Window) -> int:
+    """Days of the state sampled for each analysis time: the prior's window of
+    ``window_frames`` days, or the longer trajectory composed from it that
+    ``window.trajectory_days`` asks for."""
+    days = window.trajectory_days
+    if days is None or days == window_frames:
+        return int(window_frames)
+    if window_frames == 1:
+        raise ValueError(
+            f"Window(trajectory_days={days}) composes the windows of a window prior into a "
+            "longer trajectory, but this prior is a snapshot prior (frames == 1), whose days "
+            "are independent; leave trajectory_days out, or use a window prior")
+    if days < window_frames:
+        raise ValueError(
+            f"Window(trajectory_days={days}) is shorter than the prior's window of "
+            f"{window_frames} days; give at least {window_frames} (or leave it out)")
+    return int(days)
+
+
 def halo_times(times: np.ndarray, frames: int) -> np.ndarray:
     """The days whose observations the analysis ``times`` use: the times themselves
     for a snapshot prior, every day of their windows (sorted, unique) for a window
@@ -210,14 +229,17 @@ def run_block(spec: BlockSpec, sets: Sequence[ObservationSet], land: np.ndarray,
     """
     import torch
 
+    from xgenda.diffusion.composition import ComposedDenoiser
     from xgenda.diffusion.guidance import guided_denoiser
     from xgenda.diffusion.samplers import PerSampleNoise, run_sampler, sample_generator
 
     prior = spec.prior.get()
-    frames = int(getattr(prior, "frames", 1))
+    window_frames = int(getattr(prior, "frames", 1))
+    frames = trajectory_frames(window_frames, spec.window)  # the days of a sample's state
     if frames != spec.frames:
-        raise ValueError(f"the block was built for a prior of {spec.frames} frame(s), but "
-                         f"the prior {spec.prior.id} has {frames}")
+        raise ValueError(f"the block was built for a state of {spec.frames} day(s), but "
+                         f"the prior {spec.prior.id} ({window_frames} frame(s)) and "
+                         f"{spec.window!r} give {frames}")
     device = resolve_device(spec.device)
     land = np.asarray(land, dtype=bool)
     mean = _mean_fields(prior, spec)
@@ -232,6 +254,8 @@ def run_block(spec: BlockSpec, sets: Sequence[ObservationSet], land: np.ndarray,
     height, width = observed.grid.shape
     tiled, canvas = _tiled_denoiser(prior, land, spec.tile_overlap, device, spec.acceleration)
     channels = len(spec.variables)
+    if frames > window_frames:  # a trajectory composed from the prior's windows
+        tiled = ComposedDenoiser(tiled, window_frames, frames, channels)
     centre = (frames - 1) // 2 * channels  # first channel of the centre frame
     fixed = [spec.variables.index(v) for v in spec.known]
     if fixed:
@@ -239,8 +263,9 @@ def run_block(spec: BlockSpec, sets: Sequence[ObservationSet], land: np.ndarray,
     out = np.empty((channels, spec.members, len(spec.times), height, width), np.float32)
     batch_size = spec.batch_size
     if batch_size is None:  # on CUDA: times x members sized to the free memory (CPU: None)
-        probe = guided_probe(tiled, observed, spec.guidance, (channels, *canvas), device)
-        key = (spec.prior.id, channels, canvas, spec.guidance, spec.acceleration)
+        probe = guided_probe(tiled, observed, spec.guidance, (frames * channels, *canvas),
+                             device)
+        key = (spec.prior.id, frames, channels, canvas, spec.guidance, spec.acceleration)
         batch_size = device_batch_size(device, key, probe, len(spec.times), spec.members)
     for batch in sample_batches(len(spec.times), spec.members, batch_size):
         # only this batch's times: the padding, hence the arithmetic, of a sample must

@@ -220,7 +220,8 @@ def assimilate(
         sampler=config.sampler, guidance=config.guidance, window=config.window,
         device=str(device), batch_size=batch_size, tile_overlap=overlap, padding=padding,
         known=() if inputs.known is None else ("uwind", "vwind"),
-        acceleration=acceleration or Acceleration(), frames=getattr(prior_obj, "frames", 1),
+        acceleration=acceleration or Acceleration(),
+        frames=_engine.trajectory_frames(getattr(prior_obj, "frames", 1), config.window),
         inflation=config.inflation)
     data = _graph(spec, inputs, check_not_all_land(_land_mask(template, prior_obj)),
                   time_blocks(template, time_chunk) or (1,) * template.sizes["time"])
@@ -290,8 +291,8 @@ def _inputs(template: xr.Dataset | xr.DataArray, obs: Any, prior: Any, window: W
     sets = apply_window(collect(obs, observable), window, prior.normalizer.std)
     times = np.asarray(template["time"].values)
     # a window prior also uses the observations of the days around each analysis time
-    routed, summary = route(sets, _engine.halo_times(times, getattr(prior, "frames", 1)), grid,
-                            window.half_width)
+    frames = _engine.trajectory_frames(getattr(prior, "frames", 1), window)
+    routed, summary = route(sets, _engine.halo_times(times, frames), grid, window.half_width)
     known = None
     if wind is not None and {"uwind", "vwind"} <= set(variables):
         known = _known_winds(wind, template)

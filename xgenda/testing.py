@@ -217,8 +217,11 @@ class GaussianDenoiser:
         key = (str(x.device), x.dtype)
         if key not in self._torch:
             lam, vec = self._eig
-            self._torch[key] = tuple(torch.as_tensor(a, device=x.device, dtype=x.dtype)
-                                     for a in (lam, vec, self.mean))
+            # normal tensors even when first called under inference mode: the cache is
+            # reused by guided (differentiated) calls
+            with torch.inference_mode(False):
+                self._torch[key] = tuple(torch.as_tensor(a, device=x.device, dtype=x.dtype)
+                                         for a in (lam, vec, self.mean))
         lam, vec, mean = self._torch[key]
         batch = x.shape[0]
         s2 = torch.as_tensor(sigma, device=x.device, dtype=x.dtype).reshape(-1, 1) ** 2

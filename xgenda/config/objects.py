@@ -369,6 +369,14 @@ class Window(_Config):
         ``error_inflation``. It lives here, with the other settings of how observations
         enter an analysis, so that it is recorded in the ``configuration`` of every
         ensemble and tuned by :func:`xgenda.calibrate` like any other setting.
+    trajectory_days : int, optional
+        Days of the trajectory sampled for each analysis time with a window prior of
+        ``K`` days (odd, ``>= K``): ``L > K`` composes the ``L - K + 1`` overlapping
+        windows of the prior into one trajectory of ``L`` days centred on the analysis
+        time (the composition of score-based data assimilation, Rozet & Louppe 2023),
+        so that observations up to ``(L - 1) / 2`` days away act on their own day; it
+        costs ``L - K + 1`` network evaluations per step instead of one. None (the
+        default): the prior's own window, ``L = K``. Snapshot priors take only None.
     """
 
     half_width: float = 0.5
@@ -377,6 +385,7 @@ class Window(_Config):
     grid: KindWindow | None = None
     smoothed: KindWindow | None = None
     error_inflation: float = 1.0
+    trajectory_days: int | None = None
 
     def __post_init__(self) -> None:
         days = _days("half_width", self.half_width)
@@ -397,12 +406,20 @@ class Window(_Config):
                                  f"{value!r}")
         self._set("error_inflation", _number("error_inflation", self.error_inflation, 0.0,
                                              strict=True))
+        if self.trajectory_days is not None:
+            days = _integer("trajectory_days", self.trajectory_days, 1)
+            if days % 2 == 0:
+                raise ValueError(f"trajectory_days must be odd (days centred on the analysis "
+                                 f"day: 3, 5, 7, ...), got {days}")
+            self._set("trajectory_days", days)
 
     def __repr__(self) -> str:
         parts = [f"half_width={self.half_width!r}", f"error_growth={self.error_growth!r}"]
         parts += [f"{k}={getattr(self, k)!r}" for k in KINDS if getattr(self, k) is not None]
         if self.error_inflation != 1.0:
             parts.append(f"error_inflation={self.error_inflation!r}")
+        if self.trajectory_days is not None:
+            parts.append(f"trajectory_days={self.trajectory_days!r}")
         return f"Window({', '.join(parts)})"
 
     def for_kind(self, kind: str) -> tuple[float, float]:
