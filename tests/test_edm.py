@@ -9,7 +9,14 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from xgenda.diffusion.edm import DenoiserFunction, EDMPrecond, edm_coefficients, edm_loss  # noqa: E402
+from xgenda.diffusion.edm import (  # noqa: E402
+    SAMPLER_SIGMAS,
+    DenoiserFunction,
+    EDMPrecond,
+    edm_coefficients,
+    edm_loss,
+    training_sigmas,
+)
 from xgenda.diffusion.sampling import edm_sample, karras_sigmas  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -100,6 +107,37 @@ def test_loss_of_the_optimal_denoiser_of_standard_gaussian_data_is_one():
     x0 = sd * torch.randn(4096, 1, 4, 4, generator=gen, dtype=torch.float64)
     loss = edm_loss(denoiser, x0, generator=gen)
     assert float(loss.mean()) == pytest.approx(1.0, abs=0.03)
+
+
+def test_training_sigmas_follow_the_log_normal_mixed_with_the_sampler_range():
+    """The distribution of ln sigma against its closed-form CDF (Kolmogorov-Smirnov), and
+    the share above sigma 10: 0.2 % for EDM's log-normal alone, about 2 % with a tenth of
+    the samples log-uniform over 0.002-80."""
+    from scipy import stats
+
+    n, cover = 200_000, 0.1
+    low, high = (math.log(v) for v in SAMPLER_SIGMAS)
+    sigma = training_sigmas(n, sigma_cover=cover, generator=torch.Generator().manual_seed(0),
+                            dtype=torch.float64).numpy()
+    assert sigma.min() > 0
+
+    def cdf(log_sigma):
+        flat = np.clip((log_sigma - low) / (high - low), 0.0, 1.0)
+        return (1 - cover) * stats.norm.cdf(log_sigma, -1.2, 1.2) + cover * flat
+
+    assert stats.kstest(np.log(sigma), cdf).pvalue > 1e-3
+    above = 1 - cdf(math.log(10.0))
+    assert above == pytest.approx(0.9 * stats.norm.sf(math.log(10.0), -1.2, 1.2)
+                                  + 0.1 * (high - math.log(10.0)) / (high - low))
+    assert (sigma > 10).mean() == pytest.approx(above, abs=4 * math.sqrt(above / n))
+    assert 0.015 < above < 0.025
+    assert stats.norm.sf(math.log(10.0), -1.2, 1.2) < 0.002
+    # no cover: exactly EDM's draws from the same generator (older runs resume the same)
+    edm = (torch.randn(8, generator=torch.Generator().manual_seed(1)) * 1.2 - 1.2).exp()
+    torch.testing.assert_close(training_sigmas(8, generator=torch.Generator().manual_seed(1)),
+                               edm, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="sigma_cover must be in"):
+        training_sigmas(4, sigma_cover=1.5)
 
 
 def test_loss_ignores_land_pixels():

@@ -239,6 +239,12 @@ def test_unknown_config_keys_are_refused(values, hint):
         TrainConfig.from_dict(values)
 
 
+@pytest.mark.parametrize("cover", [-0.1, 1.5])
+def test_sigma_cover_is_a_share_of_the_samples(cover):
+    with pytest.raises(ValueError, match=r"sigma_cover must be in \[0, 1\]"):
+        TrainConfig.from_dict({"sigma_cover": cover})
+
+
 def test_normalized_data_need_their_normalizer(small_ds):
     norm = Normalizer.fit(small_ds)
     with pytest.raises(ValueError, match="already normalized"):

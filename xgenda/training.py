@@ -79,6 +79,13 @@ class TrainConfig:
         EMA decay per step (ramped up from 0.1 over the first steps).
     sigma_data, p_mean, p_std : float
         EDM preconditioning and log-normal training noise.
+    sigma_cover : float
+        Share (0-1) of the training samples whose noise level is drawn log-uniform over
+        the default samplers' range, 0.002-80, instead of from the log-normal, whose
+        defaults draw sigma > 10 in 0.2 % of samples while sampling starts at 80
+        (:func:`xgenda.diffusion.edm.training_sigmas`). 0: EDM's log-normal alone.
+        Validation losses use the log-normal alone, so that they compare across
+        training stages with different covers.
     unet : dict
         :class:`~xgenda.diffusion.unet.UNetConfig` fields other than channels and
         resolution (``base_channels``, ``channel_mult``, ``num_blocks``,
@@ -131,6 +138,7 @@ class TrainConfig:
     sigma_data: float = 1.0
     p_mean: float = -1.2
     p_std: float = 1.2
+    sigma_cover: float = 0.0
     unet: dict[str, Any] = field(default_factory=dict)
     mask_channel: bool = True
     climatology: Literal["month", "pixel"] | None = None
@@ -167,6 +175,9 @@ class TrainConfig:
         self.frames = int(self.frames)
         if self.lr <= 0 or self.sigma_data <= 0 or self.p_std <= 0:
             raise ValueError("config lr, sigma_data and p_std must be > 0")
+        if not 0.0 <= self.sigma_cover <= 1.0:
+            raise ValueError(f"config sigma_cover must be in [0, 1] (a share of the samples), "
+                             f"got {self.sigma_cover}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"config ema_decay must be in [0, 1), got {self.ema_decay}")
         if not 0.0 <= self.val_fraction < 1.0:

@@ -95,7 +95,7 @@ def run_training(cfg: Any, unet_config: UNetConfig, normalizer: Any, train_data:
             precond.train()
             with autocast:
                 loss = edm_loss(model, x, p_mean=cfg.p_mean, p_std=cfg.p_std,
-                                generator=loss_gen).mean()
+                                sigma_cover=cfg.sigma_cover, generator=loss_gen).mean()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip is not None:
@@ -147,6 +147,7 @@ def _validate(ema: EDMPrecond, data: Any, cfg: Any, device: torch.device, autoca
     with torch.no_grad(), autocast:
         for _ in range(cfg.val_batches):
             x = torch.from_numpy(data.sample(rng, cfg.batch_size)).to(device)
+            # the log-normal alone (no sigma_cover): losses compare across training stages
             losses.append(float(edm_loss(ema, x, p_mean=cfg.p_mean, p_std=cfg.p_std,
                                          generator=gen).mean()))
     return float(np.mean(losses))
