@@ -17,7 +17,11 @@ at once: analysis time ``t`` samples the window of days ``t - h ... t + h``
 (``h = (K - 1) // 2``, a centred sliding window) guided by every observation of
 those days on the frame of its own day (:func:`block_observations`), and keeps the
 centre frame. A block therefore needs the observations of ``h`` days around its
-times (:func:`halo_times`).
+times (:func:`halo_times`). With :class:`~xgenda.config.Window` ``trajectory_days``
+``L > K`` the state is a trajectory of ``L`` days whose denoiser is composed from the
+prior's ``L - K + 1`` overlapping windows
+(:class:`xgenda.diffusion.composition.ComposedDenoiser`); ``frames`` and ``h`` are
+then those of the trajectory.
 """
 
 from __future__ import annotations

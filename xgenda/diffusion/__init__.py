@@ -14,6 +14,8 @@ Submodules (all import torch):
 - :mod:`xgenda.diffusion.data`: random training patches from xarray Datasets
 - :mod:`xgenda.diffusion.guidance`, :mod:`~xgenda.diffusion.vp`: guided denoisers and
   the GenDA (VP / DDIM) sampler used by assimilation
+- :mod:`xgenda.diffusion.composition`: a trajectory of days denoised by the overlapping
+  windows of a window prior
 
 This package module imports nothing heavy so that ``import xgenda.diffusion`` is cheap.
 """
