@@ -236,6 +236,10 @@ def test_cli_runs_the_priors_recommended_configuration_unless_told_otherwise():
     assert changed == Configuration(Heun(steps=8, churn=5.0), MMPS(cg_steps=2),
                                     Window(1.0, points=KindWindow(5.0, 0.4),
                                            error_inflation=1.3), Inflation(1.4, 0.9))
+    composed = configuration(_cli_args("--trajectory-days", "5"), recommended)
+    assert composed.window == Window(points=KindWindow(5.0, 0.4), error_inflation=1.3,
+                                     trajectory_days=5)
+    assert composed.sampler == recommended.sampler
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [

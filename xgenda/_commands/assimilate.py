@@ -67,6 +67,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="observation error growth with time distance, normalized units "
                           "per day (default: the configuration's; xgenda's default "
                           f"{Window().error_growth})")
+    how.add_argument("--trajectory-days", type=int, default=None, metavar="L",
+                     help="with a window prior: sample a trajectory of L days (odd) composed "
+                          "from its overlapping windows instead of one window (default: the "
+                          "configuration's; the prior's own window)")
     how.add_argument("--device", default=_DEFAULTS["device"],
                      help=f"auto, cpu, cuda, cuda:N (default: {_DEFAULTS['device']})")
     how.add_argument("--batch-size", type=int, default=None,
@@ -154,6 +158,8 @@ def configuration(args: argparse.Namespace,
         window = replace(window, half_width=args.time_window)
     if args.time_error_growth is not None:
         window = replace(window, error_growth=args.time_error_growth)
+    if args.trajectory_days is not None:
+        window = replace(window, trajectory_days=args.trajectory_days)
     return Configuration(sampler, guidance, window, preset.inflation)
 
 
