@@ -28,14 +28,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _common import header, run_info
 
 RESULTS = Path(__file__).parent / "results"
 SIZE = 8  # pixels per side
@@ -54,17 +52,17 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
+    import xgenda._runtime  # noqa: F401 - run_info resolves the device through it
+
     torch.set_num_threads(1)
+    info = run_info(argv, "cpu")
     tic = time.perf_counter()
     rows = []
     for rho in (0.985, 0.7):
         for days in (5, 7):
             rows.append(case(rho, days, args.samples, args.steps, args.seed))
             print(json.dumps(rows[-1]), flush=True)
-    info = {
-        "command": "python " + " ".join([sys.argv[0], *(argv or sys.argv[1:])]),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores", "device": "cpu",
-        "torch_threads": 1, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    info |= {
         "seed": args.seed, "samples": args.samples, "sampler": f"Heun(steps={args.steps})",
         "grid": SIZE, "length_px": LENGTH, "error": ERROR, "window_days": 3,
         "wall_s": time.perf_counter() - tic, "rows": rows,
@@ -139,10 +137,8 @@ def case(rho: float, days: int, samples: int, steps: int, seed: int) -> dict[str
 
 def markdown(info: dict[str, Any]) -> str:
     lines = [
-        "# Composed trajectories against the exact space-time prior (AR(1) Gaussian field)",
-        "",
-        f"- command: `{info['command']}`",
-        f"- machine: {info['machine']}; device: cpu; torch threads: 1; {info['date']}",
+        *header("Composed trajectories against the exact space-time prior (AR(1) Gaussian "
+                "field)", info),
         f"- a window prior of {info['window_days']} days with its exact Gaussian denoiser "
         f"({info['grid']} x {info['grid']} pixels, Gaussian spatial correlation of "
         f"{info['length_px']} pixels, AR(1) in time with lag-one correlation rho), composed "
