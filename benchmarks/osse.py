@@ -47,8 +47,11 @@ Every method gets the same observation files over the same days:
   was run while the bundled demo prior was the snapshot prior (row ``xgenda-default``,
   prior ``159b6631fedc45ca``) against the window prior of 3 days before its ensemble
   inflation was calibrated (row ``prior-window3``); ``osse.md`` has the bundled window
-  prior with its calibrated inflation as ``xgenda-default``, and the same window prior
-  without inflation as ``prior-window3``.
+  prior (stage 5) with its calibrated inflation as ``xgenda-default``, the same prior
+  after stage 4 with the inflation calibrated for it as ``prior-stage4`` (its cases are
+  those computed as ``xgenda-default`` while it was bundled: the same settings and
+  prior, so the same cache key), and after stage 3 without inflation as
+  ``prior-window3``.
 
 The results end with the targets of the skill benchmark for ``xgenda-default`` (met or
 not, computed from the scores). Every ensemble of one (method, run, day) case is cached
