@@ -28,8 +28,10 @@ from typing import Any, overload
 
 import torch
 
-__all__ = ["SAMPLER_SIGMAS", "DenoiserFunction", "EDMPrecond", "accelerate", "edm_coefficients", "edm_loss",
-           "ocean_mask"]
+from xgenda.config import Heun
+
+__all__ = ["SAMPLER_SIGMAS", "DenoiserFunction", "EDMPrecond", "accelerate", "edm_coefficients",
+           "edm_loss", "ocean_mask", "training_sigmas"]
 
 
 @overload
@@ -146,7 +148,7 @@ class EDMPrecond(torch.nn.Module):
 
 #: The noise levels the default samplers run over (:class:`xgenda.config.Heun`
 #: ``sigma_min``, ``sigma_max``): what ``sigma_cover`` of the training loss spans.
-SAMPLER_SIGMAS = (0.002, 80.0)
+SAMPLER_SIGMAS = (Heun().sigma_min, Heun().sigma_max)
 
 
 def training_sigmas(batch: int, *, p_mean: float = -1.2, p_std: float = 1.2,
