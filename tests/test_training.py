@@ -245,6 +245,28 @@ def test_sigma_cover_is_a_share_of_the_samples(cover):
         TrainConfig.from_dict({"sigma_cover": cover})
 
 
+def test_training_draws_with_the_cover_and_validation_without(small_ds, monkeypatch):
+    """``sigma_cover`` reaches every training loss; validation keeps EDM's log-normal, so
+    its losses compare across stages with different covers."""
+    from xgenda.diffusion import loop
+
+    calls = []
+    original = loop.edm_loss
+
+    def recording(*args, **kwargs):
+        calls.append((torch.is_grad_enabled(), kwargs.get("sigma_cover", 0.0)))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "edm_loss", recording)
+    xgenda.train(small_ds[["ssh"]], tiny_config(sigma_cover=0.25, val_every=2, val_fraction=0.25),
+                 normalizer=unit_normalizer(["ssh"]))
+    training = [cover for grad, cover in calls if grad]
+    validation = [cover for grad, cover in calls if not grad]
+    assert training == [0.25] * 3
+    assert validation
+    assert set(validation) == {0.0}
+
+
 def test_normalized_data_need_their_normalizer(small_ds):
     norm = Normalizer.fit(small_ds)
     with pytest.raises(ValueError, match="already normalized"):
