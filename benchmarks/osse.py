@@ -517,12 +517,12 @@ def run_xgenda(prior: Any, obs_all: xr.DataTree, template: xr.Dataset,
         nodes[key] = ds.assign_attrs({**ds.attrs, **extra})
     tree = xr.DataTree.from_dict(nodes)
     config = configuration(settings["kwargs"])
-    if "trajectory_days" in settings:  # the prior's configuration, the trajectory composed
-        from xgenda.config import Configuration
+    if "trajectory_days" in settings:  # the prior's window, composed into a trajectory; the
+        # rest of its recommended configuration fills what the call leaves open
+        from xgenda.config import Window
 
-        base = prior.recommended or Configuration()
-        config = {**base.kwargs(), "window": replace(
-            base.window, trajectory_days=settings["trajectory_days"])}
+        window = prior.recommended.window if prior.recommended else Window()
+        config = {"window": replace(window, trajectory_days=settings["trajectory_days"])}
     return template.chunk({"time": 1}).genda.assimilate(
         prior, tree, members=members, seed=0, device=device, **config).compute()
 
