@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import xarray as xr
@@ -29,6 +30,11 @@ import xarray as xr
 import xgenda
 
 HELD_OUT = (2, 3, 4, 5, 1001)
+
+
+def _run(seed: int, days: int, size: int) -> tuple[xr.Dataset, float]:
+    tic = time.perf_counter()
+    return xgenda.datasets.toy_ocean(days=days, size=size, seed=seed), time.perf_counter() - tic
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="a zarr store of a run to append last with its own dates")
     parser.add_argument("--spacing-days", type=int, default=1500,
                         help="days from the start of one run to the start of the next")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="runs computed at once, one process each (the runs do not "
+                             "depend on it)")
     args = parser.parse_args(argv)
     bad = sorted(set(args.seeds) & set(HELD_OUT))
     if bad:
@@ -53,14 +62,15 @@ def main(argv: list[str] | None = None) -> int:
     end = (np.datetime64(str(last.time.values[0])[:10]) if last is not None
            else np.datetime64("2019-01-01"))
     runs = []
-    for k, seed in enumerate(args.seeds):
-        tic = time.perf_counter()
-        ds = xgenda.datasets.toy_ocean(days=args.days, size=args.size, seed=seed)
-        shift = end - np.timedelta64(args.spacing_days * (len(args.seeds) - k), "D")
-        ds = ds.assign_coords(time=ds.time.values - ds.time.values[0] + shift)
-        runs.append(ds)
-        print(f"seed {seed}: {args.days} days from {str(shift)[:10]} in "
-              f"{time.perf_counter() - tic:.0f} s", flush=True)
+    with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        made = pool.map(_run, args.seeds, [args.days] * len(args.seeds),
+                        [args.size] * len(args.seeds))
+        for k, (seed, (ds, seconds)) in enumerate(zip(args.seeds, made, strict=True)):
+            shift = end - np.timedelta64(args.spacing_days * (len(args.seeds) - k), "D")
+            ds = ds.assign_coords(time=ds.time.values - ds.time.values[0] + shift)
+            runs.append(ds)
+            print(f"seed {seed}: {args.days} days from {str(shift)[:10]} in {seconds:.0f} s",
+                  flush=True)
     if last is not None:
         runs.append(last)
     variables = list(runs[0].data_vars)
