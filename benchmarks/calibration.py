@@ -4,8 +4,11 @@
 (:func:`xgenda.calibration.reliability_grid`) around the hand-tuned windows;
 ``--search inflation`` searches the inflation of the ensemble's anomalies above and
 below 200 km (:func:`xgenda.calibration.inflation_grid`) around the prior's own
-recommended configuration, with one assimilation for the whole grid. Both run on the
-OSSE observations of a
+recommended configuration, with one assimilation for the whole grid;
+``--search config --against truth`` tries named changes of the prior's recommended
+sampler, guidance and windows (:data:`VARIANTS`, combined with ``+``), one assimilation
+each, every one with its best inflation of the ``--large`` x ``--small`` grid. All run
+on the OSSE observations of a
 toy-ocean run that is neither the training run's training days nor a benchmark run
 (seed 1001 validated the demo prior; seeds 2-5 are held out for the benchmarks).
 Each setting assimilates the nadir SSH, L3 SST and L4 SSS of a few analysis days
@@ -18,6 +21,8 @@ CRPS. ``--update-prior`` writes it into the demo prior's config.json
     python benchmarks/calibration.py --days 2 --members 8 --update-prior
     python benchmarks/calibration.py --search inflation --days 8 --members 16 \
         --large 1.0 1.2 1.4 1.6 1.8 2.0 --small 0.9 1.0 1.1 --update-prior
+    python benchmarks/calibration.py --search config --against truth --days 8 \
+        --members 16 --variants recommended nadir-7d steps-32 nadir-7d+steps-32
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ import json
 import math
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +51,43 @@ NODES = ("nadir", "l3_sst", "l4_sss")  # what benchmarks/osse.py assimilates
 WINDOWS = {"points": (5.0, "ssh", 0.1), "grid": (1.0, "sst", 0.2)}
 
 
+def _kind(config: Any, kind: str, **changes: Any) -> Any:
+    window = config.window
+    current = getattr(window, kind)
+    if current is None:
+        raise SystemExit(f"the recommended configuration has no {kind!r} window to change")
+    if "growth" in changes:
+        changes = {"error_growth": (current.error_growth or 0.0) * changes.pop("growth")}
+    return replace(config, window=replace(window, **{kind: replace(current, **changes)}))
+
+
+#: Named changes of a configuration tried by ``--search config`` (``a+b`` applies both).
+VARIANTS: dict[str, Callable[[Any], Any]] = {
+    "recommended": lambda c: c,
+    "nadir-3d": lambda c: _kind(c, "points", half_width=3.0),
+    "nadir-7d": lambda c: _kind(c, "points", half_width=7.0),
+    "nadir-10d": lambda c: _kind(c, "points", half_width=10.0),
+    "nadir-growth-x0.7": lambda c: _kind(c, "points", growth=0.7),
+    "nadir-growth-x1.4": lambda c: _kind(c, "points", growth=1.4),
+    "l3-2d": lambda c: _kind(c, "grid", half_width=2.0),
+    "steps-32": lambda c: replace(c, sampler=replace(c.sampler, steps=32)),
+    "churn-2": lambda c: replace(c, sampler=replace(c.sampler, churn=2.0)),
+    "churn-10": lambda c: replace(c, sampler=replace(c.sampler, churn=10.0)),
+    "mmps-1": lambda c: replace(c, guidance=replace(c.guidance, cg_steps=1)),
+    "mmps-5-sym": lambda c: replace(c, guidance=replace(c.guidance, cg_steps=5,
+                                                         symmetrize=True)),
+}
+
+
+def variant(config: Any, name: str) -> Any:
+    """``config`` changed by the :data:`VARIANTS` named in ``name`` (joined by ``+``)."""
+    for part in name.split("+"):
+        if part not in VARIANTS:
+            raise SystemExit(f"unknown variant {part!r}; choose from {sorted(VARIANTS)}")
+        config = VARIANTS[part](config)
+    return config
+
+
 def base_configuration(std: dict[str, float]) -> Any:
     """The starting point: 16 Heun steps, MMPS with 3 CG steps, the per-kind windows of
     :data:`WINDOWS` with their growth divided by the prior's std (normalized units)."""
@@ -59,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1001, help="toy-ocean validation run")
     parser.add_argument("--days", type=int, default=2, help="analysis days")
     parser.add_argument("--members", type=int, default=8)
-    parser.add_argument("--search", choices=("reliability", "inflation"), default="reliability")
+    parser.add_argument("--search", choices=("reliability", "inflation", "config"),
+                        default="reliability")
     parser.add_argument("--against", choices=("withheld", "truth"), default="withheld",
                         help="score at withheld observations (xgenda.calibrate), or, for "
                              "--search inflation, against the validation run's gridded truth "
@@ -70,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--small", type=float, nargs="+", default=[1.0],
                         help="--search inflation: factors on the anomalies below 200 km")
     parser.add_argument("--churns", type=float, nargs="+", default=[5.0, 10.0])
+    parser.add_argument("--variants", nargs="+", default=["recommended"],
+                        help=f"--search config: names from {sorted(VARIANTS)}, or several "
+                             "joined with '+'")
     parser.add_argument("--withhold", type=float, default=0.2)
     parser.add_argument("--crps-tolerance", type=float, default=0.0,
                         help="relative CRPS slack within which spread/skill decides "
@@ -106,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     obs = xr.DataTree.from_dict({k: obs_all[k].to_dataset() for k in NODES})
     drifters = obs_all["withheld/drifters"].to_dataset()
 
-    if args.search == "inflation":
+    if args.search in ("inflation", "config"):
         base = prior.recommended
         if base is None:
             raise SystemExit("the demo prior records no recommended configuration to start from")
@@ -116,7 +164,15 @@ def main(argv: list[str] | None = None) -> int:
         grid = reliability_grid(base, args.inflations, args.churns)
     info = run_info(argv, "cpu")
     tic = time.perf_counter()
-    if args.against == "truth":
+    if args.search == "config":
+        if args.against != "truth":
+            raise SystemExit("--search config scores against the gridded truth: "
+                             "give --against truth")
+        candidates = {name: variant(base, name) for name in args.variants}
+        winner, rows = config_search(prior, template, obs, truth, candidates,
+                                     (args.large, args.small), args.members,
+                                     args.crps_tolerance)
+    elif args.against == "truth":
         if args.search != "inflation":
             raise SystemExit("--against truth scores the inflation search (one assimilation)")
         winner, rows = truth_search(prior, template, obs, truth, grid, args.members,
@@ -158,43 +214,116 @@ def truth_search(prior: Any, template: Any, obs: Any, truth: Any, grid: list[Any
     ``benchmarks/osse.py``. The lowest mean CRPS in units of the prior's std wins; with a
     tolerance, the lowest mean ``|spread/skill - 1|`` among the settings within it.
     """
-    from dataclasses import replace
+    ens, reference = _ensemble(prior, template, obs, truth, grid[0], members)
+    rows = [{"large": config.inflation.large, "small": config.inflation.small,
+             **_truth_row(_inflate(ens, config.inflation), reference, prior)}
+            for config in grid]
+    best = _best(rows, tolerance)
+    return grid[best], _ordered(rows, best, ["large", "small"])
 
+
+def config_search(prior: Any, template: Any, obs: Any, truth: Any,
+                  candidates: dict[str, Any], inflations: tuple[list[float], list[float]],
+                  members: int, tolerance: float) -> tuple[Any, list[dict[str, Any]]]:
+    """Score named configurations against the validation run's gridded truth.
+
+    Each candidate assimilates every observation once (the same members' seed for all:
+    their differences are not sampling noise alone) and keeps the inflation of its
+    anomalies (``large`` x ``small`` above and below 200 km) with the lowest score, as
+    :func:`truth_search`. The winner is chosen among these rows as there. ``days_better``
+    and ``paired`` compare each candidate's daily score with the first candidate's:
+    the days on which it is lower, and the mean relative difference with its standard
+    error over the days (negative: better).
+    """
+    from xgenda.calibration import check_stable, inflation_grid
+
+    rows, configs, daily = [], [], []
+    for name, config in candidates.items():
+        check_stable(config)
+        tic = time.perf_counter()
+        ens, reference = _ensemble(prior, template, obs, truth, config, members)
+        seconds = time.perf_counter() - tic
+        grid = inflation_grid(config, *inflations)
+        options = [_truth_row(_inflate(ens, g.inflation), reference, prior, per_day=True)
+                   for g in grid]
+        k = _best(options, tolerance)
+        row = {"variant": name, "large": grid[k].inflation.large,
+               "small": grid[k].inflation.small, **options[k], "assimilation_s": seconds}
+        daily.append(np.asarray(row.pop("daily_score")))
+        rows.append(row)
+        configs.append(grid[k])
+        print(f"{name}: score {row['score']:.4f} with large {row['large']}, small "
+              f"{row['small']} ({seconds:.0f} s)", flush=True)
+    for row, day in zip(rows, daily, strict=True):
+        relative = day / daily[0] - 1
+        row["days_better"] = f"{int((relative < 0).sum())}/{relative.size}"
+        row["paired"] = (f"{100 * relative.mean():+.1f} % +- "
+                         f"{100 * relative.std(ddof=1) / np.sqrt(relative.size):.1f}"
+                         if relative.size > 1 else "")
+    best = _best(rows, tolerance)
+    return configs[best], _ordered(rows, best, ["variant", "large", "small", "days_better",
+                                                "paired"])
+
+
+def _ensemble(prior: Any, template: Any, obs: Any, truth: Any, config: Any,
+              members: int) -> tuple[Any, Any]:
+    """One assimilation with ``config`` and no inflation, and the truth at its times."""
     import xgenda
-    from xgenda._inflation import inflate_dataset
     from xgenda.config import Inflation
-    from xgenda.diagnostics.scores import crps, rmse, spread_skill_ratio
 
-    plain = replace(grid[0], inflation=Inflation())
+    plain = replace(config, inflation=Inflation())
     ens = xgenda.assimilate(template, prior, obs, members=members, seed=0, device="cpu",
                             **plain.kwargs()).compute()
-    reference = truth[list(prior.variables)].sel(time=ens.time).load()
-    rows = []
-    for config in grid:
-        inflated = inflate_dataset(ens, config.inflation)
-        row: dict[str, Any] = {"large": config.inflation.large,
-                               "small": config.inflation.small}
-        normalized, reliability = [], []
-        for v in prior.variables:
-            c = float(crps(inflated[v], reference[v]))
-            ss = float(spread_skill_ratio(inflated[v], reference[v]))
-            row[f"crps_{v}"] = c
-            row[f"rmse_{v}"] = float(rmse(inflated[v].mean("member"), reference[v]))
-            row[f"spread_skill_{v}"] = ss
-            normalized.append(c / prior.normalizer.std[v])
-            reliability.append(abs(ss - 1))
-        row["score"] = float(np.mean(normalized))
-        row["reliability"] = float(np.mean(reliability))
-        rows.append(row)
+    return ens, truth[list(prior.variables)].sel(time=ens.time).load()
+
+
+def _inflate(ens: Any, inflation: Any) -> Any:
+    from xgenda._inflation import inflate_dataset
+
+    return inflate_dataset(ens, inflation)
+
+
+def _truth_row(ens: Any, reference: Any, prior: Any, per_day: bool = False) -> dict[str, Any]:
+    """Scores of ``ens`` against ``reference``: per variable fair CRPS, RMSE of the
+    mean and spread/skill; ``score`` the mean CRPS in units of the prior's std and
+    ``reliability`` the mean ``|spread/skill - 1|``; with ``per_day`` also
+    ``daily_score``, the score of each analysis day."""
+    from xgenda.diagnostics.scores import crps, rmse, spread_skill_ratio
+
+    row: dict[str, Any] = {}
+    normalized, reliability, daily = [], [], []
+    for v in prior.variables:
+        c = float(crps(ens[v], reference[v]))
+        ss = float(spread_skill_ratio(ens[v], reference[v]))
+        row[f"crps_{v}"] = c
+        row[f"rmse_{v}"] = float(rmse(ens[v].mean("member"), reference[v]))
+        row[f"spread_skill_{v}"] = ss
+        normalized.append(c / prior.normalizer.std[v])
+        reliability.append(abs(ss - 1))
+        if per_day:
+            spatial = [d for d in ens[v].dims if d not in ("member", "time")]
+            daily.append(crps(ens[v], reference[v], dims=spatial).values
+                         / prior.normalizer.std[v])
+    row["score"] = float(np.mean(normalized))
+    row["reliability"] = float(np.mean(reliability))
+    if per_day:
+        row["daily_score"] = np.mean(daily, axis=0)
+    return row
+
+
+def _best(rows: list[dict[str, Any]], tolerance: float) -> int:
+    """The lowest mean reliability among the rows within ``tolerance`` of the lowest score."""
     scores = np.array([r["score"] for r in rows])
     near = np.flatnonzero(scores <= scores.min() * (1 + tolerance))
-    best = int(near[np.argmin([rows[i]["reliability"] for i in near])])
+    return int(near[np.argmin([rows[i]["reliability"] for i in near])])
+
+
+def _ordered(rows: list[dict[str, Any]], best: int, first: list[str]) -> list[dict[str, Any]]:
     for i, row in enumerate(rows):
         row["best"] = i == best
-    order = ["large", "small", "score", "reliability"]
-    rows = [{k: r[k] for k in order + sorted(set(r) - {*order, "best"}) + ["best"]}
+    order = [*first, "score", "reliability"]
+    return [{k: r[k] for k in order + sorted(set(r) - {*order, "best"}) + ["best"]}
             for r in rows]
-    return grid[best], rows
 
 
 def _rows(table: Any) -> list[dict[str, Any]]:
@@ -216,6 +345,22 @@ def _rows(table: Any) -> list[dict[str, Any]]:
     return rows
 
 
+SEARCHED = {
+    "reliability": "- searched: observation-error inflation x churn around the base ",
+    "inflation": "- searched: the inflation of the ensemble's anomalies above (`large`) and "
+                 "below (`small`) 200 km, one assimilation for all, around the prior's "
+                 "recommended configuration ",
+    "config": "- searched: named changes (`variant`, see `VARIANTS` in "
+              "`benchmarks/calibration.py`) of the sampler, guidance and windows, one "
+              "assimilation each with the members' seed 0, every one with its best "
+              "inflation of the anomalies above (`large`) and below (`small`) 200 km; "
+              "`days_better`: the analysis days on which its score is lower than the first "
+              "row's, `paired`: the mean relative difference of the daily score from the "
+              "first row's, with its standard error (negative: better); around the "
+              "prior's recommended configuration ",
+}
+
+
 def _markdown(info: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     lines = header("Calibration of the demo prior's recommended configuration", info)
     lines += [
@@ -230,11 +375,7 @@ def _markdown(info: dict[str, Any], rows: list[dict[str, Any]]) -> str:
          f"- assimilated: all of {', '.join(NODES)}; scored against the validation run's "
          "gridded truth of every variable on the analysis days (fair CRPS, RMSE of the "
          "mean, spread/skill as in `benchmarks/osse.py`)"),
-        ("- searched: observation-error inflation x churn around the base "
-         if info.get("search", "reliability") == "reliability" else
-         "- searched: the inflation of the ensemble's anomalies above (`large`) and below "
-         "(`small`) 200 km, one assimilation for all, around the prior's recommended "
-         "configuration ") + f"`{json.dumps(info['base'])}`",
+        SEARCHED[info.get("search", "reliability")] + f"`{json.dumps(info['base'])}`",
         f"- selection: lowest mean |spread/skill - 1| among the settings whose CRPS score "
         f"is within {info['crps_tolerance']:.0%} of the lowest (0 %: the lowest CRPS of the "
         "ensemble dressed with the observation error wins)",
