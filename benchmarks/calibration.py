@@ -76,6 +76,8 @@ VARIANTS: dict[str, Callable[[Any], Any]] = {
     "mmps-1": lambda c: replace(c, guidance=replace(c.guidance, cg_steps=1)),
     "mmps-5-sym": lambda c: replace(c, guidance=replace(c.guidance, cg_steps=5,
                                                          symmetrize=True)),
+    "mmps-6-cap": lambda c: replace(c, guidance=replace(c.guidance, cg_steps=6,
+                                                         cg_sigma_max=1.0)),
 }
 
 
