@@ -51,13 +51,15 @@ NODES = ("nadir", "l3_sst", "l4_sss")  # what benchmarks/osse.py assimilates
 WINDOWS = {"points": (5.0, "ssh", 0.1), "grid": (1.0, "sst", 0.2)}
 
 
-def _kind(config: Any, kind: str, **changes: Any) -> Any:
+def _kind(config: Any, kind: str, growth: float | None = None, **changes: Any) -> Any:
+    """``config`` with the window of one kind of observations changed: its fields in
+    ``changes``, its error growth multiplied by ``growth``."""
     window = config.window
     current = getattr(window, kind)
     if current is None:
         raise SystemExit(f"the recommended configuration has no {kind!r} window to change")
-    if "growth" in changes:
-        changes = {"error_growth": (current.error_growth or 0.0) * changes.pop("growth")}
+    if growth is not None:
+        changes["error_growth"] = (current.error_growth or 0.0) * growth
     return replace(config, window=replace(window, **{kind: replace(current, **changes)}))
 
 
