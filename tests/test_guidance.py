@@ -365,3 +365,42 @@ def test_mmps_with_many_cg_steps_is_stable_on_the_demo_prior(demo_problem):
     rmse = np.sqrt(((sample - x) ** 2).mean(axis=(1, 2)))
     assert rmse[sst] < 0.5  # the observed channel follows its observations
     assert np.all(rmse < 1.5)  # the others stay within about one prior std
+
+
+def test_forward_mode_jacobian_is_safe_across_threads(problem):
+    # dask runs blocks in threads; torch's forward-mode autodiff state is per process,
+    # so concurrent Jacobian-vector products used to fail (or mix) without a lock
+    import threading
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 8, 3, padding=1), torch.nn.SiLU(),
+                              torch.nn.Conv2d(8, 1, 3, padding=1)).double().requires_grad_(False)
+
+    def denoise(x, sigma):
+        return (x + net(x)) / (1 + sigma**2)
+
+    op = problem.operator(2, dtype=torch.float64)
+    guided = guided_denoiser(denoise, op, op.y, op.error, "mmps", cg_steps=3,
+                             jacobian="jvp", symmetrize=True)
+    inputs = [torch.randn(2, 1, N, N, dtype=torch.float64,
+                          generator=torch.Generator().manual_seed(i)) for i in range(4)]
+    sigma = torch.tensor(0.7, dtype=torch.float64)
+    expected = [guided(x, sigma) for x in inputs]
+    results: dict[int, list[torch.Tensor]] = {}
+    errors: list[BaseException] = []
+
+    def work(i: int) -> None:
+        try:
+            results[i] = [guided(inputs[i], sigma) for _ in range(40)]
+        except BaseException as e:  # pragma: no cover - the failure this test guards
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[:1]
+    for i, outs in results.items():
+        for out in outs:
+            torch.testing.assert_close(out, expected[i], rtol=0, atol=1e-12)

@@ -25,6 +25,7 @@ padded with value 0, error 1 and an operator row of zeros change nothing.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -37,6 +38,10 @@ __all__ = ["DEFAULTS", "METHODS", "dps", "guided_denoiser", "mmps", "sda"]
 
 Operator = Callable[[torch.Tensor], torch.Tensor]
 METHODS: tuple[str, ...] = ("none", "sda", "dps", "mmps")
+#: torch's forward-mode autodiff keeps its dual level for the whole process: two threads
+#: (dask's threaded scheduler runs blocks side by side) computing Jacobian-vector
+#: products at once make each other fail. One at a time.
+_FORWARD_AD = threading.Lock()
 #: Default parameters of each method (the fields of :mod:`xgenda.config`'s guidance objects).
 DEFAULTS: dict[str, dict[str, Any]] = {method: cls().params() for method, cls in GUIDANCE.items()}
 
@@ -173,7 +178,8 @@ def mmps(denoise: Denoiser, operator: Operator, y: torch.Tensor, error: torch.Te
         forward pass (assumes a symmetric ``J``, as a denoiser's is in theory; one
         backward pass per iteration) or as a forward-mode Jacobian-vector product
         (one extra forward-mode pass per iteration; the denoiser must support
-        ``torch.func.jvp``).
+        ``torch.func.jvp``). Forward-mode passes of concurrent threads take turns:
+        torch's forward-mode state is per process.
     symmetrize : bool
         Use the symmetric part ``(J + J^T) / 2`` of the Jacobian (one vector-Jacobian
         and one Jacobian-vector product per use) in the solve and in the update. A
@@ -216,7 +222,8 @@ def mmps(denoise: Denoiser, operator: Operator, y: torch.Tensor, error: torch.Te
             return out
 
         def jvp(w: torch.Tensor) -> torch.Tensor:
-            return torch.func.jvp(lambda v: denoise(v, sigma), (x.detach(),), (w,))[1]
+            with _FORWARD_AD:
+                return torch.func.jvp(lambda v: denoise(v, sigma), (x.detach(),), (w,))[1]
 
         def forward_difference(w: torch.Tensor) -> torch.Tensor:
             # J w by a central difference of the denoiser (two forward passes, no graph)
