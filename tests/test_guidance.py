@@ -220,6 +220,50 @@ def test_conjugate_gradient_solves_each_sample_independently():
     assert torch.equal(alone[0], u[0])
 
 
+def test_conjugate_gradient_floor_changes_nothing_for_a_valid_system():
+    # M = R + K with K positive semi-definite: the floor R never binds, the solve is exact
+    rng = np.random.default_rng(11)
+    r = rng.uniform(0.1, 1.0, (2, 6))
+    k = rng.standard_normal((2, 6, 3))
+    mats = np.stack([np.diag(r[i]) + k[i] @ k[i].T for i in range(2)])
+    b = torch.as_tensor(rng.standard_normal((2, 6)))
+
+    def matvec(v):
+        return torch.einsum("bij,bj->bi", torch.as_tensor(mats), v)
+
+    expected = np.stack([np.linalg.solve(m, bb) for m, bb in zip(mats, b.numpy(), strict=True)])
+    u = conjugate_gradient(matvec, b, 6, floor=torch.as_tensor(r))
+    np.testing.assert_allclose(u.numpy(), expected, rtol=1e-9)
+    assert torch.equal(u, conjugate_gradient(matvec, b, 6))
+
+
+def test_conjugate_gradient_stops_at_curvature_below_the_floor():
+    # M = R + K where K has a negative eigenvalue that cancels R along one direction
+    # (a learned Jacobian that is not positive semi-definite): without the floor the
+    # iterate runs off along the nearly singular direction; with it the sample stops
+    # before, and a sample whose M is valid is solved exactly beside it
+    rng = np.random.default_rng(12)
+    q, _ = np.linalg.qr(rng.standard_normal((6, 6)))
+    r = np.full(6, 0.5)
+    bad = np.diag(r) + q @ np.diag([-0.4999, 0.3, 0.2, 0.1, 0.0, 0.0]) @ q.T
+    a = rng.standard_normal((6, 6))
+    good = np.diag(r) + a @ a.T
+    mats = torch.as_tensor(np.stack([bad, good]))
+    b = torch.as_tensor(np.stack([q[:, 0] + q[:, 1], rng.standard_normal(6)]))
+
+    def matvec(v):
+        return torch.einsum("bij,bj->bi", mats, v)
+
+    floor = torch.as_tensor(r)
+    free = conjugate_gradient(matvec, b, 6)
+    held = conjugate_gradient(matvec, b, 6, floor=floor)
+    assert free[0].norm() > 1000  # 1 / 1e-4 along the cancelled direction
+    # the sample stopped before its step along that direction: bounded by the floor's
+    # solve (R^-1 b, what the system would give with K = 0)
+    assert held[0].norm() <= (b[0] / floor).norm() * 1.01
+    np.testing.assert_allclose(held[1].numpy(), np.linalg.solve(good, b[1].numpy()), rtol=1e-9)
+
+
 @pytest.mark.parametrize(("method", "params", "message"), [
     ("ddpm", {}, "unknown guidance method"),
     ("sda", {"zeta": 1.0}, "unknown"),

@@ -250,7 +250,7 @@ def mmps(denoise: Denoiser, operator: Operator, y: torch.Tensor, error: torch.Te
         steps = int(cg_steps)
         if cg_sigma_max is not None and float(sigma) > cg_sigma_max:
             steps = 1
-        u = conjugate_gradient(matvec, residual, steps)
+        u = conjugate_gradient(matvec, residual, steps, floor=var_obs.to(work))
         update = sym(adjoint(u)) if symmetrize else vjp(adjoint(u))
         return (x0.detach() + s2 * update).detach()
 
@@ -258,7 +258,8 @@ def mmps(denoise: Denoiser, operator: Operator, y: torch.Tensor, error: torch.Te
 
 
 def conjugate_gradient(matvec: Callable[[torch.Tensor], torch.Tensor], b: torch.Tensor,
-                       steps: int, tol: float | None = None) -> torch.Tensor:
+                       steps: int, tol: float | None = None,
+                       floor: torch.Tensor | None = None) -> torch.Tensor:
     """Approximate solution of ``M u = b`` for each row of ``b`` (B, m), ``M`` s.p.d.
 
     Every sample has its own step sizes, so the result of a sample does not depend on
@@ -266,6 +267,14 @@ def conjugate_gradient(matvec: Callable[[torch.Tensor], torch.Tensor], b: torch.
     norm falls below ``tol`` times ``|b|`` (default ``1e-4`` in float32, ``1e-10`` in
     float64): iterating further in finite precision would only chase rounding noise
     (amplified by the conditioning of ``M``).
+
+    ``floor`` (broadcastable to ``b``) is the diagonal of a matrix ``F`` known to lie
+    below ``M`` (``M - F`` positive semi-definite; MMPS: the observation-error
+    variances, below ``R + sigma^2 A J A^T`` for any covariance-like ``J``). A search
+    direction ``p`` with ``p^T M p < p^T F p`` shows that the ``M`` actually applied is
+    not of that form (a learned Jacobian with negative curvature): its step would be
+    too long (without bound as ``p^T M p`` nears 0), so that sample keeps the iterate
+    it has and stops.
     """
     if tol is None:
         tol = 1e-10 if b.dtype == torch.float64 else 1e-4
@@ -275,13 +284,19 @@ def conjugate_gradient(matvec: Callable[[torch.Tensor], torch.Tensor], b: torch.
     rs = res.square().sum(dim=-1, keepdim=True)
     threshold = rs * tol**2
     zero = torch.zeros((), dtype=b.dtype, device=b.device)
+    eps = torch.finfo(b.dtype).eps
+    active = rs > threshold
     for _ in range(steps):
-        active = rs > threshold
+        active = active & (rs > threshold)
         if not bool(active.any()):
             break
         mp = matvec(p)
         pmp = (p * mp).sum(dim=-1, keepdim=True)
-        ok = active & (pmp > 0)
+        bound = zero
+        if floor is not None:  # with a rounding margin
+            bound = (p.square() * floor).sum(dim=-1, keepdim=True) * (1 - 64 * eps)
+        ok = active & (pmp > bound) & (pmp > 0)
+        active = ok
         alpha = torch.where(ok, rs / torch.where(ok, pmp, 1), zero)
         u = u + alpha * p
         res = res - alpha * mp
