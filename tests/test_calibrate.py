@@ -244,12 +244,17 @@ def test_calibration_needs_observations_to_withhold(template, prior):
 
 # -- stable settings and the reliability search ---------------------------------------------------
 def test_mmps_with_many_cg_steps_is_searched_only_when_stabilized():
-    with pytest.raises(ValueError, match=r"MMPS\(cg_steps=5\) without symmetrize"):
+    with pytest.raises(ValueError, match=r"MMPS\(cg_steps=5, symmetrize=False"):
         search_grid(MMPS(), strengths=(1, 5), steps=(8,))
     assert search_grid(MMPS(), steps=(8,)) == [
         Configuration(Heun(steps=8), MMPS(cg_steps=n)) for n in (1, 2, 3)]
-    for stable in (MMPS(symmetrize=True), MMPS(cg_sigma_max=0.5)):
+    for stable in (MMPS(symmetrize=True, cg_sigma_max=10.0), MMPS(cg_sigma_max=0.5)):
         check_stable(Configuration(guidance=replace(stable, cg_steps=10)))
+    # symmetrized steps at every noise level, or plain ones up to sigma 10, run off
+    for unstable in (MMPS(symmetrize=True), MMPS(symmetrize=True, cg_sigma_max=20.0),
+                     MMPS(cg_sigma_max=10.0)):
+        with pytest.raises(ValueError, match="cg_sigma_max=10"):
+            check_stable(Configuration(guidance=replace(unstable, cg_steps=5)))
     with pytest.raises(ValueError, match="symmetrize=True"):
         reliability_grid(Configuration(guidance=MMPS(cg_steps=4)))
 

@@ -400,11 +400,16 @@ def _demo_sample(demo_problem, **params) -> np.ndarray:
 
 
 @pytest.mark.slow
-def test_mmps_with_many_cg_steps_is_stable_on_the_demo_prior(demo_problem):
-    # with conjugate gradients only at the noise levels where the learned Jacobian is
-    # nearly symmetric (sigma <= 0.5), 10 CG steps neither blow up nor lose the data
+@pytest.mark.parametrize("params", [
+    # plain steps only where the learned Jacobian is nearly symmetric (sigma <= 0.5)
+    {"cg_sigma_max": 0.5},
+    # its symmetric part up to sigma 10 (without the limit: 12 prior stds)
+    {"symmetrize": True, "cg_sigma_max": 10.0}])
+def test_mmps_with_many_cg_steps_is_stable_on_the_demo_prior(demo_problem, params):
+    # with conjugate gradients limited to low noise levels, 10 CG steps neither blow up
+    # nor lose the data (xgenda.calibration.check_stable)
     _, _, x, sst = demo_problem
-    sample = _demo_sample(demo_problem, cg_steps=10, cg_sigma_max=0.5)
+    sample = _demo_sample(demo_problem, cg_steps=10, **params)
     assert np.abs(sample).max() < 6.0  # standardized anomalies: within a few prior stds
     rmse = np.sqrt(((sample - x) ** 2).mean(axis=(1, 2)))
     assert rmse[sst] < 0.5  # the observed channel follows its observations

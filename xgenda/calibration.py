@@ -18,7 +18,7 @@ assimilation: the inflation is applied to its ensemble afterwards, exactly as
 the settings whose CRPS (averaged over variables in units of the prior's std) is
 within ``crps_tolerance`` of the lowest. Only stable settings are searched: MMPS
 with more than :data:`MAX_PLAIN_CG_STEPS` conjugate-gradient steps diverges on a
-learned prior unless its solve is symmetrized or limited to low noise levels.
+learned prior unless they are limited to low noise levels (:func:`check_stable`).
 All settings share the same seed, so they are compared on the same random draws.
 """
 
@@ -51,7 +51,7 @@ from xgenda.currents import is_decomposed_state
 from xgenda.obs import collect
 from xgenda.variables import units_of
 
-__all__ = ["MAX_PLAIN_CG_STEPS", "STRENGTHS", "Calibration", "calibrate", "check_stable",
+__all__ = ["MAX_PLAIN_CG_SIGMA", "MAX_PLAIN_CG_STEPS", "MAX_SYMMETRIC_CG_SIGMA", "STRENGTHS", "Calibration", "calibrate", "check_stable",
            "inflation_grid", "reliability_grid", "search_grid", "split_observations"]
 
 #: The strength searched for each guidance by default: (parameter, values).
@@ -61,26 +61,38 @@ STRENGTHS: dict[str, tuple[str, tuple[float, ...]]] = {
     "mmps": ("cg_steps", (1, 2, 3)),
 }
 
-#: Most conjugate-gradient steps of MMPS without ``symmetrize`` or ``cg_sigma_max``: the
-#: learned denoiser's Jacobian is not symmetric at high noise, and more iterations of the
-#: solve amplify that error until samples diverge (``tests/test_guidance.py`` runs 10
-#: steps stably with ``cg_sigma_max=0.5``).
+#: Most conjugate-gradient steps of MMPS at every noise level: the learned denoiser's
+#: Jacobian is not symmetric (nor positive semi-definite) at high noise, and more
+#: iterations of the solve amplify that error until samples diverge.
 MAX_PLAIN_CG_STEPS = 3
+#: Highest ``cg_sigma_max`` for more CG steps on the symmetrized Jacobian (5 or 10 steps
+#: stable on the demo prior with 8 and 16 sampler steps; without the limit, or with 20,
+#: samples reach 3-12 prior stds: ``tests/test_guidance.py``,
+#: ``benchmarks/results/calibration_cap.md``).
+MAX_SYMMETRIC_CG_SIGMA = 10.0
+#: Highest ``cg_sigma_max`` for more CG steps on the plain (non-symmetric) Jacobian.
+MAX_PLAIN_CG_SIGMA = 0.5
 
 
 def check_stable(config: Configuration) -> None:
     """Raise ValueError for a configuration known to diverge on a learned prior.
 
-    MMPS with more than :data:`MAX_PLAIN_CG_STEPS` conjugate-gradient steps needs
-    ``symmetrize=True`` or ``cg_sigma_max`` set.
+    MMPS with more than :data:`MAX_PLAIN_CG_STEPS` conjugate-gradient steps needs them
+    limited to low noise levels: ``cg_sigma_max`` at most
+    :data:`MAX_SYMMETRIC_CG_SIGMA` with ``symmetrize=True``, at most
+    :data:`MAX_PLAIN_CG_SIGMA` without.
     """
     g = config.guidance
-    if isinstance(g, MMPS) and g.cg_steps > MAX_PLAIN_CG_STEPS and not g.symmetrize \
-            and g.cg_sigma_max is None:
-        raise ValueError(f"MMPS(cg_steps={g.cg_steps}) without symmetrize or cg_sigma_max "
-                         f"diverges on a learned prior; search cg_steps <= "
-                         f"{MAX_PLAIN_CG_STEPS}, or give MMPS(symmetrize=True) or "
-                         f"MMPS(cg_sigma_max=0.5) for more")
+    if not isinstance(g, MMPS) or g.cg_steps <= MAX_PLAIN_CG_STEPS:
+        return
+    limit = MAX_SYMMETRIC_CG_SIGMA if g.symmetrize else MAX_PLAIN_CG_SIGMA
+    if g.cg_sigma_max is None or g.cg_sigma_max > limit:
+        raise ValueError(
+            f"MMPS(cg_steps={g.cg_steps}, symmetrize={g.symmetrize}, cg_sigma_max="
+            f"{g.cg_sigma_max}) diverges on a learned prior; search cg_steps <= "
+            f"{MAX_PLAIN_CG_STEPS}, or limit the steps to low noise levels: "
+            f"MMPS(symmetrize=True, cg_sigma_max={MAX_SYMMETRIC_CG_SIGMA:g}) or "
+            f"MMPS(cg_sigma_max={MAX_PLAIN_CG_SIGMA:g})")
 
 
 def search_grid(guidance: Guidance | None = None, strengths: Sequence[float] | None = None,

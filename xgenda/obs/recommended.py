@@ -2,11 +2,12 @@
 
 They live in one place: the demo prior's ``config.json`` (``metadata["recommended"]``,
 :attr:`xgenda.Prior.recommended`), which :func:`xgenda.assimilate` runs for whatever a
-call leaves open. They were calibrated on the validation run of the snapshot demo
-prior (``xgenda.load_demo_prior(snapshot=True)``, which carries the same configuration)
-by ``benchmarks/calibration.py`` (``benchmarks/results/calibration.md``), copied to the
-bundled window prior without re-tuning, and are scored on held-out runs by
-``benchmarks/osse.py`` (``benchmarks/results/osse.md``). This module reads them for the benchmarks:
+call leaves open. The windows and the sampler were calibrated on the validation run of
+the snapshot demo prior (``xgenda.load_demo_prior(snapshot=True)``) by
+``benchmarks/calibration.py`` (``benchmarks/results/calibration.md``) and copied to the
+bundled window prior; its guidance and ensemble inflation were searched on its own
+validation run (``benchmarks/results/calibration_cap.md``). They are scored on held-out
+runs by ``benchmarks/osse.py`` (``benchmarks/results/osse.md``). This module reads them for the benchmarks:
 
 - :func:`recommended_configuration`: the :class:`xgenda.config.Configuration`;
 - :data:`RECOMMENDED`: the same as plain values, ``steps``, ``churn``, ``guidance``
