@@ -47,9 +47,10 @@ Every method gets the same observation files over the same days:
   was run while the bundled demo prior was the snapshot prior (row ``xgenda-default``,
   prior ``159b6631fedc45ca``) against the window prior of 3 days before its ensemble
   inflation was calibrated (row ``prior-window3``); ``osse.md`` has the bundled window
-  prior (stage 6) with the inflation searched for it as ``xgenda-default``, the same
-  prior after stage 5 and after stage 4, each with the inflation calibrated for it and
-  the guidance of stages 1-5, as ``prior-stage5`` and ``prior-stage4`` (their cases are
+  prior (stage 6) with the guidance and inflation searched for it as ``xgenda-default``,
+  the same prior with the configuration it recommended before (3 plain CG steps) as
+  ``prior-stage6``, after stage 5 and after stage 4, each with the inflation calibrated
+  for it and 3 plain CG steps, as ``prior-stage5`` and ``prior-stage4`` (their cases are
   those computed as ``xgenda-default`` while each was bundled: the same settings and
   prior, so the same cache key), and after stage 3 without inflation as
   ``prior-window3``.

@@ -7,10 +7,10 @@ fresh from ``xgenda train`` has none, so it would run with the library's bare de
 demo prior's recommended configuration (sampler, guidance and observation windows, tuned
 by ``xgenda.calibrate`` for the snapshot prior, not re-tuned for the window prior) and
 records where it came from in ``metadata["recommended_source"]``. The bundled window
-prior's ensemble inflation was then chosen on its validation run, with changes of its
-sampler, guidance and windows tried, by ``benchmarks/calibration.py --search config
---against truth --update-prior`` (earlier stages: ``--search inflation``; its model card
-says which result ships).
+prior's guidance and ensemble inflation were then chosen on its validation run, with
+changes of its sampler, guidance and windows tried, by ``benchmarks/calibration.py
+--search config --against truth`` (earlier stages: ``--search inflation``; its model
+card says which result ships).
 
 Usage::
 
