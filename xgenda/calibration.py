@@ -51,8 +51,9 @@ from xgenda.currents import is_decomposed_state
 from xgenda.obs import collect
 from xgenda.variables import units_of
 
-__all__ = ["MAX_PLAIN_CG_SIGMA", "MAX_PLAIN_CG_STEPS", "MAX_SYMMETRIC_CG_SIGMA", "STRENGTHS", "Calibration", "calibrate", "check_stable",
-           "inflation_grid", "reliability_grid", "search_grid", "split_observations"]
+__all__ = ["MAX_PLAIN_CG_SIGMA", "MAX_PLAIN_CG_STEPS", "MAX_SYMMETRIC_CG_SIGMA", "STRENGTHS",
+           "Calibration", "calibrate", "check_stable", "inflation_grid", "reliability_grid",
+           "search_grid", "split_observations"]
 
 #: The strength searched for each guidance by default: (parameter, values).
 STRENGTHS: dict[str, tuple[str, tuple[float, ...]]] = {
@@ -65,10 +66,10 @@ STRENGTHS: dict[str, tuple[str, tuple[float, ...]]] = {
 #: Jacobian is not symmetric (nor positive semi-definite) at high noise, and more
 #: iterations of the solve amplify that error until samples diverge.
 MAX_PLAIN_CG_STEPS = 3
-#: Highest ``cg_sigma_max`` for more CG steps on the symmetrized Jacobian (5 or 10 steps
-#: stable on the demo prior with 8 and 16 sampler steps; without the limit, or with 20,
-#: samples reach 3-12 prior stds: ``tests/test_guidance.py``,
-#: ``benchmarks/results/calibration_cap.md``).
+#: Highest ``cg_sigma_max`` for more CG steps on the symmetrized Jacobian: 5 or 10 steps
+#: are stable on the demo prior with 8 and 16 sampler steps; without the limit, or with
+#: 20, members reached 3-12 prior stds (``tests/test_guidance.py``, the demo prior's
+#: model card, ``benchmarks/results/calibration_cap.md``).
 MAX_SYMMETRIC_CG_SIGMA = 10.0
 #: Highest ``cg_sigma_max`` for more CG steps on the plain (non-symmetric) Jacobian.
 MAX_PLAIN_CG_SIGMA = 0.5
