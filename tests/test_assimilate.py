@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import dask
 import numpy as np
@@ -337,6 +338,24 @@ def test_a_diverging_sampler_is_reported(prior, obs):
     with dask.config.set(scheduler="synchronous"), \
             pytest.warns(RuntimeWarning, match="diverged"):
         ens.compute()
+
+
+def test_divergence_to_nan_only_is_reported_as_such():
+    # the message itself must not fail when every value is NaN
+    from types import SimpleNamespace
+
+    from xgenda._engine import _check_divergence
+
+    spec = SimpleNamespace(guidance=MMPS(), sampler=Heun(steps=8))
+    x = np.full((1, 1, 4, 4), np.nan, dtype=np.float32)
+    ocean = np.ones((4, 4), bool)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no All-NaN warning from numpy on the way
+        with pytest.raises(RuntimeWarning, match="samples reach only NaN; use more steps"):
+            _check_divergence(x, ocean, spec)
+    x[0, 0, 0, 0] = 250.0
+    with pytest.warns(RuntimeWarning, match="reach 250 prior standard deviations and NaN"):
+        _check_divergence(x, ocean, spec)
 
 
 def test_corrector_and_churn_options_run(prior, obs):

@@ -416,6 +416,23 @@ def test_mmps_with_many_cg_steps_is_stable_on_the_demo_prior(demo_problem, param
     assert np.all(rmse < 1.5)  # the others stay within about one prior std
 
 
+@pytest.mark.parametrize("jacobian", ["vjp", "jvp"])
+def test_symmetrized_mmps_adds_nothing_when_the_solve_takes_no_step(problem, jacobian):
+    # a Jacobian of negative curvature (J = -I / 2) fails the solver's floor on its first
+    # direction: the solve stays at u = 0, and the symmetrized update of u = 0 must be
+    # exactly 0 at any noise level (the central difference once divided by a zero norm:
+    # NaN for a state as large as the demo prior's at sigma 80, norm about 2e4)
+    def denoise(x, sigma):
+        return -0.5 * x
+
+    op = problem.operator(2)
+    guided = guided_denoiser(denoise, op, op.y, op.error, "mmps", cg_steps=5,
+                             symmetrize=True, jacobian=jacobian)
+    x = 2500.0 * torch.randn(2, 1, N, N, generator=torch.Generator().manual_seed(3))
+    out = guided(x, torch.tensor(80.0))
+    assert torch.equal(out, denoise(x, 80.0))
+
+
 def test_forward_mode_jacobian_is_safe_across_threads(problem):
     # dask runs blocks in threads; torch's forward-mode autodiff state is per process,
     # so concurrent Jacobian-vector products used to fail (or mix) without a lock

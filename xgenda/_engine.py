@@ -530,10 +530,12 @@ def _check_divergence(x: np.ndarray, ocean: np.ndarray, spec: BlockSpec) -> None
     hint = "use more steps (SDA and DPS need 64 or more with dense observations), " \
         "a smaller guidance strength, or guidance=MMPS()" if method in ("sda", "dps") \
         else "use more steps or check the observation errors"
+    finite = np.abs(values[np.isfinite(values)])
+    reach = f"{finite.max():.3g} prior standard deviations" if finite.size else "only NaN"
+    nan = " and NaN" if finite.size < values.size else ""
     warnings.warn(
         f"the {method!r} sampler diverged ({spec.sampler.steps} steps): samples reach "
-        f"{np.nanmax(np.abs(values)):.3g} prior standard deviations (or NaN); {hint}",
-        RuntimeWarning, stacklevel=2)
+        f"{reach}{nan if finite.size else ''}; {hint}", RuntimeWarning, stacklevel=2)
 
 
 def sample_batches(times: int, members: int,

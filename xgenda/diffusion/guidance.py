@@ -227,10 +227,12 @@ def mmps(denoise: Denoiser, operator: Operator, y: torch.Tensor, error: torch.Te
 
         def forward_difference(w: torch.Tensor) -> torch.Tensor:
             # J w by a central difference of the denoiser (two forward passes, no graph)
-            # with a step of about 1e-3 of the state's norm per sample
+            # with a step of about 1e-3 of the state's norm per sample; a zero w (a solve
+            # that took no step) gives zero
             dims = tuple(range(1, w.ndim))
-            norm = w.flatten(1).norm(dim=1).clamp_min(torch.finfo(w.dtype).tiny)
-            scale = 1e-3 * (x.detach().flatten(1).norm(dim=1) + 1.0) / norm
+            norm = w.flatten(1).norm(dim=1)
+            scale = 1e-3 * (x.detach().flatten(1).norm(dim=1) + 1.0) / torch.where(
+                norm > 0, norm, 1)
             h = scale.reshape(-1, *([1] * len(dims)))
             with torch.no_grad():
                 xd = x.detach()
