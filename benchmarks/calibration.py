@@ -82,8 +82,6 @@ VARIANTS: dict[str, Callable[[Any], Any]] = {
                                                          cg_sigma_max=1.0)),
     "mmps-5-sym-cap10": lambda c: replace(c, guidance=replace(
         c.guidance, cg_steps=5, symmetrize=True, cg_sigma_max=10.0)),
-    "mmps-5-sym-cap20": lambda c: replace(c, guidance=replace(
-        c.guidance, cg_steps=5, symmetrize=True, cg_sigma_max=20.0)),
     "mmps-3-sym-cap10": lambda c: replace(c, guidance=replace(
         c.guidance, cg_steps=3, symmetrize=True, cg_sigma_max=10.0)),
     "steps-8": lambda c: replace(c, sampler=replace(c.sampler, steps=8)),

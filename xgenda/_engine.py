@@ -531,11 +531,14 @@ def _check_divergence(x: np.ndarray, ocean: np.ndarray, spec: BlockSpec) -> None
         "a smaller guidance strength, or guidance=MMPS()" if method in ("sda", "dps") \
         else "use more steps or check the observation errors"
     finite = np.abs(values[np.isfinite(values)])
-    reach = f"{finite.max():.3g} prior standard deviations" if finite.size else "only NaN"
-    nan = " and NaN" if finite.size < values.size else ""
+    if finite.size == 0:
+        reach = "only NaN"
+    else:
+        reach = f"{finite.max():.3g} prior standard deviations"
+        reach += " and NaN" if finite.size < values.size else ""
     warnings.warn(
         f"the {method!r} sampler diverged ({spec.sampler.steps} steps): samples reach "
-        f"{reach}{nan if finite.size else ''}; {hint}", RuntimeWarning, stacklevel=2)
+        f"{reach}; {hint}", RuntimeWarning, stacklevel=2)
 
 
 def sample_batches(times: int, members: int,

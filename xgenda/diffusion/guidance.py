@@ -294,10 +294,10 @@ def conjugate_gradient(matvec: Callable[[torch.Tensor], torch.Tensor], b: torch.
             break
         mp = matvec(p)
         pmp = (p * mp).sum(dim=-1, keepdim=True)
-        bound = zero
-        if floor is not None:  # with a rounding margin
+        bound = zero  # curvature a valid M exceeds: 0, or the floor's (rounding margin)
+        if floor is not None:
             bound = (p.square() * floor).sum(dim=-1, keepdim=True) * (1 - 64 * eps)
-        ok = active & (pmp > bound) & (pmp > 0)
+        ok = active & (pmp > bound)
         active = ok
         alpha = torch.where(ok, rs / torch.where(ok, pmp, 1), zero)
         u = u + alpha * p
