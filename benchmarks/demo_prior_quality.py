@@ -23,7 +23,10 @@ Writes ``benchmarks/results/<name>.md`` and ``.json`` (and a figure), ``<name>``
 Usage::
 
     python benchmarks/demo_prior_quality.py [--prior DIR] [--members 64] [--steps 32]
-        [--days 365] [--seed 1001] [--name NAME]
+        [--days 365] [--seed 1001] [--rough] [--name NAME]
+
+``--rough``: the held-out truth is the ocean of ``ToyOceanParameters.rough()`` (for a
+prior trained on it).
 """
 
 from __future__ import annotations
@@ -162,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=365, help="days of held-out truth")
     parser.add_argument("--seed", type=int, default=1001, help="seed of the held-out truth")
     parser.add_argument("--sample-seed", type=int, default=0)
+    parser.add_argument("--rough", action="store_true",
+                        help="truth of the rough ocean (ToyOceanParameters.rough())")
     parser.add_argument("--name", default="demo_prior_quality",
                         help="stem of the result files under benchmarks/results/")
     args = parser.parse_args(argv)
@@ -169,7 +174,10 @@ def main(argv: list[str] | None = None) -> int:
     variables = prior.variables
 
     start = time.perf_counter()
-    truth = xgenda.datasets.toy_ocean(days=args.days, size=prior.patch_size, seed=args.seed)
+    ocean = "rough" if args.rough else "default"
+    parameters = xgenda.datasets.ToyOceanParameters.rough() if args.rough else None
+    truth = xgenda.datasets.toy_ocean(days=args.days, size=prior.patch_size, seed=args.seed,
+                                      parameters=parameters)
     truth = truth[variables].compute()
     t_truth = time.perf_counter() - start
     start = time.perf_counter()
@@ -198,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
               "frames": prior.frames, "prior_metadata": {
         k: prior.metadata.get(k) for k in ("steps", "images_seen", "final_train_loss",
                                            "final_val_loss", "wall_time_s")},
-        "truth": {"days": args.days, "seed": args.seed, "size": prior.patch_size},
+        "truth": {"days": args.days, "seed": args.seed, "size": prior.patch_size,
+                  "ocean": ocean},
         "members": args.members, "steps": args.steps, "moments": rows, "spectra": spec,
         "geostrophic_correlation": geo, "day_to_day": consecutive,
         "timing_s": {"truth": round(t_truth, 1), "sampling": round(t_sample, 1)},
@@ -222,7 +231,9 @@ def report(r: dict) -> str:
         f"{r['prior_metadata']['images_seen']} images seen). {r['members']} unconditional "
         f"samples ({r['steps']} Heun steps, {r['timing_s']['sampling']} s on CPU) vs "
         f"{r['truth']['days']} days of held-out toy-ocean truth (seed {r['truth']['seed']}, "
-        f"{r['truth']['size']} x {r['truth']['size']}).", "",
+        f"{r['truth']['size']} x {r['truth']['size']}"
+        + (", the rough ocean of `ToyOceanParameters.rough()`"
+           if r['truth'].get('ocean') == "rough" else "") + ").", "",
         "## Mean and standard deviation (pooled over members/days and pixels)", "",
         "| variable | units | mean samples | mean truth | (diff)/std truth | std samples "
         "| std truth | std ratio | std within 15 % | mean within 15 % of std |",

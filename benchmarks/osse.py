@@ -88,6 +88,7 @@ import xarray as xr
 from _common import header, run_info, write_results
 
 from xgenda.baselines import RegressionSettings, RegressionUNet
+from xgenda.datasets.toy_ocean import ROUGH_HYPERVISCOUS_HOURS
 
 RESULTS = Path(__file__).parent / "results"
 WARMUP_DAYS = 14  # observations before the first analysis day
@@ -106,6 +107,9 @@ UNET_SETTINGS = RegressionSettings(base_channels=16, channel_mult=(1, 2, 2), num
                                    learning_rate=2e-3, seed=0)
 VARIABLES = ("ssh", "sst", "sss", "u", "v")
 SPLIT_KM = 200.0  # error split: wavelengths above / below
+OCEANS = {"default": {}, "rough": {"hyperviscous_hours": ROUGH_HYPERVISCOUS_HOURS}}
+"""``--ocean``: toy-ocean parameters other than the defaults (``rough``:
+``ToyOceanParameters.rough()``)."""
 
 
 def method_settings(name: str, recommended: dict[str, Any]) -> dict[str, Any]:
@@ -171,6 +175,9 @@ def main(argv: list[str] | None = None) -> int:
                              "(e.g. a space-time prior, against the snapshot demo prior)")
     parser.add_argument("--cached-only", action="store_true",
                         help="score the cached cases only (the leading days of each row)")
+    parser.add_argument("--ocean", choices=sorted(OCEANS), default="default",
+                        help="the toy ocean of every run (OI's scales, the UNet's training, "
+                             "the truth): `rough` is ToyOceanParameters.rough()")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--cache-dir", default=str(Path.home() / ".cache" / "xgenda-bench"))
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
@@ -210,11 +217,12 @@ def main(argv: list[str] | None = None) -> int:
     # one run length for every invocation: the cached cases stay valid
     run_days = max(RUN_DAYS, WARMUP_DAYS + args.spacing * (n_days - 1) + TAIL_DAYS + 1)
     row_days = {k: int(v) for k, v in (item.split("=") for item in args.row_days)}
-    scales = oi_scales(cache, prior.patch_size)
+    ocean = OCEANS[args.ocean]
+    scales = oi_scales(cache, prior.patch_size, ocean)
     print("OI scales fitted on the training run:", scales, flush=True)
     unet, unet_info = None, None
     if "unet" in methods:
-        unet, unet_info = unet_model(cache, prior)
+        unet, unet_info = unet_model(cache, prior, ocean)
         print("UNet:", unet_info, flush=True)
     xgenda_rows = [m for m in methods if m != "unet"]
 
@@ -237,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
             settings = {**settings, "defaults": default_configuration(row_prior[name])}
         plan[name] = (min(row_days.get(name, limit), n_days), settings)
     for seed in seeds:
-        truth_all, obs_all = load_run(seed, run_days, prior.patch_size, cache)
+        truth_all, obs_all = load_run(seed, run_days, prior.patch_size, cache, ocean)
         run_keys[seed] = run_key(truth_all, obs_all)
         index = [WARMUP_DAYS + args.spacing * k for k in range(n_days)]
         truths[seed] = truth_all[list(prior.variables)].isel(time=index).load()
@@ -295,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     per = {k: wall[k] / (sum(days_used[k].values()) * row_members[k]) for k in wall}
     info = {
         **run_info(argv, args.device),
-        "prior": prior.id, "seeds": seeds, "days_per_run": n_days, "spacing_days": args.spacing,
+        "prior": prior.id, "ocean": args.ocean, "seeds": seeds, "days_per_run": n_days, "spacing_days": args.spacing,
         "members": members, "days_used_per_run": days_used, "members_per_row": row_members,
         "oi_scales": scales, "unet": unet_info,
         "extra_priors": {f"prior-{k}": {"path": v, "id": row_prior[f"prior-{k}"].id}
@@ -321,16 +329,21 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # -- data ------------------------------------------------------------------------------------
-def load_run(seed: int, days: int, size: int, cache: Path) -> tuple[xr.Dataset, xr.DataTree]:
-    """Nature run and OSSE observations of one toy-ocean seed (cached as zarr)."""
+def load_run(seed: int, days: int, size: int, cache: Path, ocean: dict[str, float]
+             ) -> tuple[xr.Dataset, xr.DataTree]:
+    """Nature run and OSSE observations of one toy-ocean seed (cached as zarr); ``ocean``:
+    parameters of the toy ocean other than its defaults (:data:`OCEANS`)."""
     from xgenda.catalog import open_catalog
 
     cat = open_catalog()
     run = {"days": days, "size": size, "seed": seed, "cache_dir": str(cache / "runs")}
+    if ocean:  # the default ocean keeps the cache keys of its runs
+        run["toy_ocean_kwargs"] = dict(ocean)
     return cat["toy_ocean_test"].read(**run), cat["toy_ocean_osse"].read(**run)
 
 
-def oi_scales(cache: Path, size: int, days: int = 120) -> dict[str, dict[str, float]]:
+def oi_scales(cache: Path, size: int, ocean: dict[str, float], days: int = 120
+              ) -> dict[str, dict[str, float]]:
     """OI covariance scales of SSH and SST fitted on the training run (seed 0).
 
     The lag at which the autocorrelation of the anomaly (per-pixel time mean removed)
@@ -339,10 +352,11 @@ def oi_scales(cache: Path, size: int, days: int = 120) -> dict[str, dict[str, fl
     """
     from xgenda.grid import mean_spacing_km
 
-    path = cache / f"oi_scales_{size}_{days}.json"
+    tag = "".join(f"_{k}{v:g}" for k, v in sorted(ocean.items()))
+    path = cache / f"oi_scales_{size}_{days}{tag}.json"
     if path.exists():
         return json.loads(path.read_text())
-    truth, _ = load_run(TRAINING_SEED, days, size, cache)
+    truth, _ = load_run(TRAINING_SEED, days, size, cache, ocean)
     dx_km, dy_km = mean_spacing_km(truth)
     out = {}
     for var in ("ssh", "sst"):
@@ -399,7 +413,8 @@ def default_configuration(prior: Any) -> dict[str, str]:
             "prior": prior.id, "prior_files": json.dumps(files, sort_keys=True)}
 
 
-def unet_model(cache: Path, prior: Any) -> tuple[RegressionUNet, dict[str, Any]]:
+def unet_model(cache: Path, prior: Any, ocean: dict[str, float]
+               ) -> tuple[RegressionUNet, dict[str, Any]]:
     """The regression baseline, trained on seed 0 with early stopping on seed 1001 (cached).
 
     Training pairs are the days of a :data:`UNET_TRAIN_DAYS`-day run (seed 0: the prior's
@@ -411,7 +426,8 @@ def unet_model(cache: Path, prior: Any) -> tuple[RegressionUNet, dict[str, Any]]
     from xgenda.baselines.regression import INPUT_CHANNELS
 
     runs = {TRAINING_SEED: UNET_TRAIN_DAYS, VALIDATION_SEED: RUN_DAYS}
-    loaded = {seed: load_run(seed, days, prior.patch_size, cache) for seed, days in runs.items()}
+    loaded = {seed: load_run(seed, days, prior.patch_size, cache, ocean)
+              for seed, days in runs.items()}
     key = json.dumps({"version": UNET_CACHE_VERSION, "settings": UNET_SETTINGS.to_dict(),
                       "runs": {str(s): [d, run_key(*loaded[s])] for s, d in runs.items()},
                       "nadir_window_days": NADIR_WINDOW_DAYS, "prior": prior.id},
@@ -733,7 +749,10 @@ def _markdown(info: dict[str, Any], table: str) -> str:
     along = info["alongtrack_ssh"]
     lines = [
         *header("OSSE benchmark: OI, a regression UNet and xgenda on held-out runs", info),
-        f"- truth: toy-ocean runs with seeds {info['seeds']} (held out: the demo prior was "
+        f"- truth: toy-ocean runs with seeds {info['seeds']}"
+        + (" of the rough ocean (`ToyOceanParameters.rough()`)"
+           if info.get("ocean") == "rough" else "")
+        + f" (held out: the demo prior was "
         f"trained on seed 0, validated on seed 1001), {info['days_per_run']} analysis days "
         f"per run spaced {info['spacing_days']} days apart after a {WARMUP_DAYS}-day warm-up; "
         f"prior `{info['prior']}`; {info['members']} members",

@@ -3,6 +3,7 @@
 Usage::
 
     python scripts/make_demo_training_data.py OUT.zarr [--days 1095] [--seed 0] [--size 64] [--winds]
+        [--rough]
 
 The store is chunked one day per chunk, so training reads only the sampled days.
 """
@@ -16,6 +17,10 @@ import time
 import xgenda
 
 
+def _parameters(rough: bool) -> xgenda.datasets.ToyOceanParameters | None:
+    return xgenda.datasets.ToyOceanParameters.rough() if rough else None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", help="zarr store to write (must not exist)")
@@ -24,13 +29,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--winds", action="store_true",
                         help="add 10 m winds and their Ekman current (uwind, vwind)")
+    parser.add_argument("--rough", action="store_true",
+                        help="the ocean of ToyOceanParameters.rough() (weak grid-scale "
+                             "damping: SSH slope about -4.6 instead of -7.4)")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     ds = xgenda.datasets.toy_ocean(days=args.days, size=args.size, seed=args.seed,
-                                   winds=args.winds)
+                                   winds=args.winds, parameters=_parameters(args.rough))
     ds = ds.chunk({"time": 1, "lat": -1, "lon": -1})
     ds.to_zarr(args.out, mode="w-", consolidated=False)
-    extra = " with winds" if args.winds else ""
+    extra = (" with winds" if args.winds else "") + (" (rough)" if args.rough else "")
     print(f"wrote {args.days} days of {args.size} x {args.size} toy ocean (seed {args.seed})"
           f"{extra} to {args.out} in {time.perf_counter() - start:.0f} s")
     return 0

@@ -163,6 +163,41 @@ def test_exported_checkpoint_is_the_final_prior(small_ds, tmp_path):
     assert Prior.load(tmp_path / "p").id == exported.id
 
 
+def test_init_from_starts_at_the_saved_priors_weights(small_ds, tmp_path):
+    start = xgenda.train(small_ds, tiny_config(seed=1, output=str(tmp_path / "start")))
+    fresh = xgenda.train(small_ds, tiny_config(seed=2, steps=1, lr=1e-12))
+    tuned = xgenda.train(small_ds, tiny_config(seed=2, steps=1, lr=1e-12,
+                                               init_from=str(tmp_path / "start")))
+    # one Adam step of size ~1e-12 from the start: the EMA and the network are still it
+    for name, value in start._weights.items():
+        torch.testing.assert_close(tuned._weights[name], value, rtol=0, atol=1e-9)
+    assert max((fresh._weights[k] - start._weights[k]).abs().max().item()
+               for k in start._weights) > 1e-2
+    assert tuned.metadata["init_from"] == {"path": str(tmp_path / "start"),
+                                           "prior_id": start.id}
+    assert "init_from" not in fresh.metadata
+
+
+def test_a_resumed_fine_tuning_keeps_the_checkpoints_weights_and_its_origin(small_ds, tmp_path):
+    xgenda.train(small_ds, tiny_config(seed=1, output=str(tmp_path / "start")))
+    config = tiny_config(seed=2, init_from=str(tmp_path / "start"))
+    straight = xgenda.train(small_ds, config | {"steps": 4,
+                                                "checkpoint_dir": str(tmp_path / "a")})
+    xgenda.train(small_ds, config | {"steps": 2, "checkpoint_dir": str(tmp_path / "b")})
+    resumed = xgenda.train(small_ds, config | {"steps": 4, "checkpoint_dir": str(tmp_path / "b")})
+    assert weights_equal(straight, resumed)
+    assert resumed.metadata["init_from"] == straight.metadata["init_from"]
+
+
+def test_init_from_a_different_network_is_refused(small_ds, tmp_path):
+    xgenda.train(small_ds, tiny_config(output=str(tmp_path / "start")))
+    with pytest.raises(ValueError, match=r"init_from: the prior .* UNet"):
+        xgenda.train(small_ds, tiny_config(init_from=str(tmp_path / "start"),
+                                           unet=TINY_UNET | {"base_channels": 4}))
+    with pytest.raises(ValueError, match="not a saved prior's directory"):
+        xgenda.train(small_ds, tiny_config(init_from=str(tmp_path / "missing")))
+
+
 # -- data handling ------------------------------------------------------------------
 def test_training_computes_only_the_sampled_patches():
     # 20 000 days of 64 x 64 float32 for two variables (655 MB) that may never be loaded
@@ -287,6 +322,15 @@ def test_train_command_trains_from_a_yaml_config_and_exports(tmp_path, capsys):
     assert cli.main(["train", "--config", str(tmp_path / "train.yaml"), "--export-only",
                      "--output", str(tmp_path / "exported")]) == 0
     assert Prior.load(tmp_path / "exported").id == prior.id
+    assert cli.main(["train", "--config", str(tmp_path / "train.yaml"), "--init-from",
+                     str(tmp_path / "prior"), "--output", str(tmp_path / "tuned"),
+                     "--checkpoint-dir", str(tmp_path / "ckpt_tuned")]) == 0
+    assert Prior.load(tmp_path / "tuned").metadata["init_from"]["prior_id"] == prior.id
+    (tmp_path / "tuned.yaml").write_text(yaml.safe_dump(
+        config | {"init_from": "prior", "output": "tuned2", "checkpoint_dir": "ckpt2"}))
+    assert cli.main(["train", "--config", str(tmp_path / "tuned.yaml")]) == 0
+    tuned = Prior.load(tmp_path / "tuned2").metadata["init_from"]
+    assert tuned == {"path": str((tmp_path / "prior").resolve()), "prior_id": prior.id}
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(config | {"learning_rate": 1.0}))
     assert cli.main(["train", "--config", str(tmp_path / "bad.yaml")]) == 1
     assert "unknown training config key" in capsys.readouterr().err

@@ -103,6 +103,14 @@ class TrainConfig:
         Checkpoint period in steps (0: only at the end).
     resume : bool
         Continue from ``checkpoint_dir`` when it holds a checkpoint.
+    init_from : str, optional
+        Directory of a saved :class:`~xgenda.Prior` whose network weights start the
+        training (fine-tuning, e.g. on another ocean or with another noise
+        distribution). Its variables, frames and UNet must be those of this config. The
+        optimizer starts afresh (with its warm-up) and the Normalizer is fitted on the
+        new training period as usual. A run resumed from a checkpoint takes the
+        checkpoint's weights instead; the trained prior records the initial prior's id
+        in ``metadata["init_from"]``.
     max_minutes : float, optional
         Stop (with a checkpoint and the prior saved) after this much wall time.
     min_ocean_fraction : float
@@ -149,6 +157,7 @@ class TrainConfig:
     val_batches: int = 4
     checkpoint_every: int = 500
     resume: bool = True
+    init_from: str | None = None
     max_minutes: float | None = None
     min_ocean_fraction: float = 0.5
     seed: int = 0
@@ -211,7 +220,7 @@ class TrainConfig:
             raise ValueError(f"{path} must hold a mapping of config keys, got "
                              f"{type(values).__name__}")
         values = dict(values)
-        for key in ("data", "output", "checkpoint_dir"):
+        for key in ("data", "output", "checkpoint_dir", "init_from"):
             if values.get(key) is not None:
                 values[key] = str((path.parent / os.path.expanduser(values[key])).resolve())
         return cls.from_dict(values)
@@ -330,9 +339,15 @@ def train(
         check_daily(ds, cfg.frames)
     resuming = cfg.resume and has_checkpoint(cfg.checkpoint_dir)
     state = read_checkpoint(cfg.checkpoint_dir) if resuming else None  # type: ignore[arg-type]
+    init_weights = None
     if state is not None:
         _check_compatible(state.info, variables, unet_config, cfg)
         normalizer = Normalizer.from_dataset(state.normalizer_stats)
+        init_record = state.info.get("init_from")
+    elif cfg.init_from is not None:
+        init_weights, init_record = _initial_weights(cfg, variables, unet_config)
+    else:
+        init_record = None
     prenormalized = all(ds[v].attrs.get("normalized") == 1 for v in variables)
     if normalizer is None:
         if prenormalized:
@@ -356,10 +371,13 @@ def train(
 
         info = {"source": source, "variables": variables, "unet": unet_config.to_dict(),
                 "config": cfg.to_dict(), "train_idx": train_idx.tolist(),
-                "val_idx": val_idx.tolist(), "device": str(device), "hardware": _hardware(device)}
+                "val_idx": val_idx.tolist(), "device": str(device), "hardware": _hardware(device),
+                "init_from": init_record}
         result = run_training(cfg, unet_config, normalizer, train_data, val_data, device,
-                              state, info)
+                              state, info, init_weights=init_weights)
     metadata = _metadata(ds, source, cfg, train_idx, val_idx, result, device)
+    if init_record is not None:
+        metadata["init_from"] = init_record
     prior = _make_prior(result["ema"], unet_config, variables, normalizer, train_data, cfg,
                         result["land_seen"], metadata)
     if cfg.output is not None:
@@ -478,6 +496,29 @@ def _check_compatible(info: Mapping[str, Any], variables: list[str], unet_config
             f"UNet {saved[1]}, but the config asks for {now[0]} and {now[1]}; use another "
             "checkpoint_dir or set resume: false"
         )
+
+
+def _initial_weights(cfg: TrainConfig, variables: list[str], unet_config: Any
+                     ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The network weights of the prior in ``cfg.init_from``, checked against the config."""
+    path = Path(cfg.init_from)  # type: ignore[arg-type]
+    if not path.is_dir():
+        raise ValueError(f"init_from: {path} is not a saved prior's directory; give the "
+                         "directory Prior.save wrote (config.json, weights.safetensors)")
+    start = Prior.load(path)
+    if start.config.get("unet") is None:
+        raise ValueError(f"init_from: the prior in {path} has no network weights")
+    saved = (start.variables, start.frames, start.config["unet"])
+    now = (variables, cfg.frames, unet_config.to_dict())
+    if saved != now:
+        raise ValueError(
+            f"init_from: the prior in {path} has variables {saved[0]}, {saved[1]} frame(s) and "
+            f"UNet {saved[2]}, but the config asks for {now[0]}, {now[1]} frame(s) and UNet "
+            f"{now[2]}; set variables, frames, unet and mask_channel as the prior's "
+            "config.json has them"
+        )
+    weights = {k: v.detach().clone() for k, v in start.denoiser("cpu").net.state_dict().items()}
+    return weights, {"path": str(path), "prior_id": start.id}
 
 
 def _hardware(device: torch.device) -> dict[str, Any]:

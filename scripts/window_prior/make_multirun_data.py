@@ -32,9 +32,11 @@ import xgenda
 HELD_OUT = (2, 3, 4, 5, 1001)
 
 
-def _run(seed: int, days: int, size: int) -> tuple[xr.Dataset, float]:
+def _run(seed: int, days: int, size: int, rough: bool) -> tuple[xr.Dataset, float]:
     tic = time.perf_counter()
-    return xgenda.datasets.toy_ocean(days=days, size=size, seed=seed), time.perf_counter() - tic
+    parameters = xgenda.datasets.ToyOceanParameters.rough() if rough else None
+    ds = xgenda.datasets.toy_ocean(days=days, size=size, seed=seed, parameters=parameters)
+    return ds, time.perf_counter() - tic
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="a zarr store of a run to append last with its own dates")
     parser.add_argument("--spacing-days", type=int, default=1500,
                         help="days from the start of one run to the start of the next")
+    parser.add_argument("--rough", action="store_true",
+                        help="the ocean of ToyOceanParameters.rough() (the --last run must "
+                             "be of the same ocean)")
     parser.add_argument("--jobs", type=int, default=1,
                         help="runs computed at once, one process each (the runs do not "
                              "depend on it)")
@@ -64,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         made = pool.map(_run, args.seeds, [args.days] * len(args.seeds),
-                        [args.size] * len(args.seeds))
+                        [args.size] * len(args.seeds), [args.rough] * len(args.seeds))
         for k, (seed, (ds, seconds)) in enumerate(zip(args.seeds, made, strict=True)):
             shift = end - np.timedelta64(args.spacing_days * (len(args.seeds) - k), "D")
             ds = ds.assign_coords(time=ds.time.values - ds.time.values[0] + shift)

@@ -22,6 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, help="total optimizer steps (overrides the config)")
     parser.add_argument("--max-minutes", type=float, help="stop after this wall time, saving "
                         "a checkpoint and the prior")
+    parser.add_argument("--init-from", metavar="DIR", help="start from the network weights of "
+                        "this saved prior (fine-tuning; overrides the config's init_from)")
     parser.add_argument("--device", help="auto, cpu, cuda, cuda:N (overrides the config)")
     parser.add_argument("--export-only", action="store_true", help="do not train: save the EMA "
                         "weights of the checkpoint in checkpoint_dir as a prior in output")
@@ -35,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = TrainConfig.from_yaml(args.config)
     overrides: dict[str, Any] = {"data": args.data, "output": args.output,
                                  "checkpoint_dir": args.checkpoint_dir, "steps": args.steps,
-                                 "max_minutes": args.max_minutes, "device": args.device}
+                                 "max_minutes": args.max_minutes, "device": args.device,
+                                 "init_from": args.init_from}
     values = cfg.to_dict()
     values.update({k: v for k, v in overrides.items() if v is not None})
     if args.no_progress:

@@ -24,10 +24,13 @@ _RECENT = 100  # steps averaged into the reported training loss
 
 def run_training(cfg: Any, unet_config: UNetConfig, normalizer: Any, train_data: Any,
                  val_data: Any, device: torch.device, state: TrainingState | None,
-                 info: dict[str, Any]) -> dict[str, Any]:
+                 info: dict[str, Any], init_weights: Mapping[str, torch.Tensor] | None = None
+                 ) -> dict[str, Any]:
     """Train (or continue training) and return the EMA weights and the run's figures.
 
     The caller seeds torch's global generator (weight init, dropout) inside a fork.
+    ``init_weights`` (a network state dict) start the network and its EMA when no
+    ``state`` is resumed.
     """
     channels = len(train_data.variables)
     net = UNet(unet_config)
@@ -48,6 +51,9 @@ def run_training(cfg: Any, unet_config: UNetConfig, normalizer: Any, train_data:
     step, images, elapsed_before = 0, 0, 0.0
     recent: deque[float] = deque(maxlen=_RECENT)
     val_history: list[list[float]] = []
+    if state is None and init_weights is not None:
+        net.load_state_dict(init_weights)
+        ema.net.load_state_dict(init_weights)
     if state is not None:
         net.load_state_dict(state.model)
         ema.net.load_state_dict(state.ema)
