@@ -336,6 +336,20 @@ def test_train_command_trains_from_a_yaml_config_and_exports(tmp_path, capsys):
     assert "unknown training config key" in capsys.readouterr().err
 
 
+def test_fitting_the_normalizer_is_logged_or_shown_as_a_bar(small_ds, capsys):
+    xgenda.train(small_ds, tiny_config(steps=1, log_every=1, val_fraction=0.25))
+    out = capsys.readouterr()
+    assert "fitting the normalizer on 9 training times" in out.out
+    assert "normalizer fitted in" in out.out
+    xgenda.train(small_ds, tiny_config(steps=1, progress=True, val_fraction=0.25))
+    out = capsys.readouterr()
+    assert "fitting the normalizer" in out.err
+    assert "task" in out.err
+    assert "fitting the normalizer" not in out.out
+    xgenda.train(small_ds, tiny_config(steps=1, val_fraction=0.25))
+    assert "fitting the normalizer" not in str(capsys.readouterr())
+
+
 def test_dask_is_not_required_for_in_memory_data():
     ds = ocean_dataset(nt=6, ny=8, nx=8, land=False)
     with dask.config.set(scheduler="sync"):

@@ -40,6 +40,7 @@ from xgenda.diffusion.unet import UNetConfig
 from xgenda.grid import mean_spacing_km, spacing_deg
 from xgenda.normalize import Normalizer
 from xgenda.prior import Prior
+from xgenda.progress import dask_progress, wanted
 from xgenda.variables import VARIABLES
 
 __all__ = ["TrainConfig", "WindowSampler", "export_checkpoint", "train"]
@@ -353,9 +354,7 @@ def train(
         if prenormalized:
             raise ValueError("the training data are already normalized; pass the Normalizer "
                              "used for them: xgenda.train(dsn, config, normalizer=norm)")
-        times = ds["time"].values[train_idx]
-        normalizer = Normalizer.fit(ds, climatology=cfg.climatology,
-                                    time_range=(times[0], times[-1]), variables=variables)
+        normalizer = _fit_normalizer(ds, variables, cfg, train_idx)
 
     device = resolve_device(cfg.device)
     set_torch_threads(cfg.num_threads)
@@ -496,6 +495,25 @@ def _check_compatible(info: Mapping[str, Any], variables: list[str], unet_config
             f"UNet {saved[1]}, but the config asks for {now[0]} and {now[1]}; use another "
             "checkpoint_dir or set resume: false"
         )
+
+
+def _fit_normalizer(ds: xr.Dataset, variables: list[str], cfg: TrainConfig,
+                    train_idx: np.ndarray) -> Normalizer:
+    """Fit the normalizer on the training period, with a bar over its dask tasks (or a log
+    line before and after): on a long record it reads every training day once."""
+    times = ds["time"].values[train_idx]
+    shown = wanted(None, default=cfg.progress)
+    # inside a progress_bars() context its own bar covers every dask computation
+    bar = shown and not wanted(None, default=False)
+    if cfg.log_every and not shown:
+        print(f"fitting the normalizer on {train_idx.size} training times", flush=True)
+    tic = time.perf_counter()
+    with dask_progress("fitting the normalizer", enabled=bar):
+        normalizer = Normalizer.fit(ds, climatology=cfg.climatology,
+                                    time_range=(times[0], times[-1]), variables=variables)
+    if cfg.log_every and not shown:
+        print(f"normalizer fitted in {time.perf_counter() - tic:.0f} s", flush=True)
+    return normalizer
 
 
 def _initial_weights(cfg: TrainConfig, variables: list[str], unet_config: Any
