@@ -11,6 +11,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from xgenda.datasets.toy_ocean import ROUGH_HYPERVISCOUS_HOURS
+
+OCEANS = {"default": {}, "rough": {"hyperviscous_hours": ROUGH_HYPERVISCOUS_HOURS}}
+"""``--ocean`` of the benchmarks: toy-ocean parameters other than the defaults (``rough``:
+``ToyOceanParameters.rough()``)."""
+
 
 def run_info(argv: list[str] | None, device: str) -> dict[str, Any]:
     """Command line, machine, device name, torch threads and date of a benchmark run."""

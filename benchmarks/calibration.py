@@ -16,7 +16,9 @@ minus a withheld fifth of the nadir and L3 points, and is scored at those and at
 run's withheld drifters (currents). The winner has the lowest mean
 ``|spread/skill - 1|`` among the settings within ``--crps-tolerance`` of the lowest
 CRPS. ``--update-prior`` writes it into the demo prior's config.json
-(``metadata["recommended"]``).
+(``metadata["recommended"]``), or into that of ``--prior DIR`` (a saved prior to
+calibrate instead of the bundled one). ``--ocean rough``: the validation run is of the
+rough toy ocean (``ToyOceanParameters.rough()``), for a prior trained on it.
 
     python benchmarks/calibration.py --days 2 --members 8 --update-prior
     python benchmarks/calibration.py --search inflation --days 8 --members 16 \
@@ -38,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _common import header, run_info
+from _common import OCEANS, header, run_info
 
 RESULTS = Path(__file__).parent / "results"
 HELD_OUT = (2, 3, 4, 5)  # the OSSE benchmark's runs
@@ -133,8 +135,12 @@ def main(argv: list[str] | None = None) -> int:
                              "(default 0: the lowest CRPS, a proper score, wins)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
     parser.add_argument("--cache-dir", default=str(Path.home() / ".cache" / "xgenda-bench"))
+    parser.add_argument("--prior", default=None,
+                        help="directory of a saved prior to calibrate (default: the demo prior)")
+    parser.add_argument("--ocean", choices=sorted(OCEANS), default="default",
+                        help="the toy ocean of the validation run")
     parser.add_argument("--update-prior", action="store_true",
-                        help="write the winner into the demo prior's config.json")
+                        help="write the winner into the prior's config.json")
     parser.add_argument("--out", default=str(RESULTS / "calibration"), help="results stem")
     args = parser.parse_args(argv)
     if args.seed in HELD_OUT:
@@ -152,10 +158,12 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    prior = xgenda.load_demo_prior()
+    prior = xgenda.load_demo_prior() if args.prior is None else xgenda.Prior.load(args.prior)
     n_run = WARMUP_DAYS + SPACING * (args.days - 1) + TAIL_DAYS + 1
     run = {"days": max(n_run, 40), "size": prior.patch_size, "seed": args.seed,
            "cache_dir": str(Path(args.cache_dir) / "runs")}
+    if OCEANS[args.ocean]:  # the default ocean keeps the cache keys of its runs
+        run["toy_ocean_kwargs"] = dict(OCEANS[args.ocean])
     cat = open_catalog()
     truth, obs_all = cat["toy_ocean_test"].read(**run), cat["toy_ocean_osse"].read(**run)
     days = [WARMUP_DAYS + SPACING * k for k in range(args.days)]
@@ -206,9 +214,11 @@ def main(argv: list[str] | None = None) -> int:
     out.with_suffix(".md").write_text(_markdown(info, rows))
     print(out.with_suffix(".md").read_text())
     if args.update_prior:
+        ocean = "" if args.ocean == "default" else f" ({args.ocean} ocean)"
         _update_prior(winner, f"benchmarks/calibration.py --search {args.search} --against "
-                              f"{args.against} on toy-ocean seed {args.seed} (prior {prior.id}; "
-                              f"{Path(args.out).name}.md)", args.search)
+                              f"{args.against} on toy-ocean seed {args.seed}{ocean} (prior "
+                              f"{prior.id}; {Path(args.out).name}.md)", args.search,
+                      args.prior)
     return 0
 
 
@@ -413,13 +423,14 @@ def _fmt(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) and np.isfinite(value) else str(value)
 
 
-def _update_prior(config: Any, source: str, search: str) -> None:
-    """Write ``config`` and where it came from into the bundled demo prior's config.json
-    (``metadata["recommended"]``, ``metadata["recommended_source"]``). The inflation
-    search starts from the prior's recommendation, whose source is kept before it."""
+def _update_prior(config: Any, source: str, search: str, directory: str | None) -> None:
+    """Write ``config`` and where it came from into the config.json of the prior in
+    ``directory`` (default: the bundled demo prior) (``metadata["recommended"]``,
+    ``metadata["recommended_source"]``). The inflation search starts from the prior's
+    recommendation, whose source is kept before it."""
     from xgenda.prior import demo_prior_path
 
-    path = Path(demo_prior_path()) / "config.json"
+    path = Path(directory or demo_prior_path()) / "config.json"
     document = json.loads(path.read_text())
     earlier = document["metadata"].get("recommended_source")
     if search == "inflation" and earlier:

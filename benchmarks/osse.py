@@ -85,10 +85,9 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
-from _common import header, run_info, write_results
+from _common import OCEANS, header, run_info, write_results
 
 from xgenda.baselines import RegressionSettings, RegressionUNet
-from xgenda.datasets.toy_ocean import ROUGH_HYPERVISCOUS_HOURS
 
 RESULTS = Path(__file__).parent / "results"
 WARMUP_DAYS = 14  # observations before the first analysis day
@@ -107,9 +106,6 @@ UNET_SETTINGS = RegressionSettings(base_channels=16, channel_mult=(1, 2, 2), num
                                    learning_rate=2e-3, seed=0)
 VARIABLES = ("ssh", "sst", "sss", "u", "v")
 SPLIT_KM = 200.0  # error split: wavelengths above / below
-OCEANS = {"default": {}, "rough": {"hyperviscous_hours": ROUGH_HYPERVISCOUS_HOURS}}
-"""``--ocean``: toy-ocean parameters other than the defaults (``rough``:
-``ToyOceanParameters.rough()``)."""
 
 
 def method_settings(name: str, recommended: dict[str, Any]) -> dict[str, Any]:
