@@ -69,6 +69,10 @@ Usage::
     python benchmarks/osse.py                      # 2 runs x 15 days, 16 members
     python benchmarks/osse.py --methods unet       # the cheap rows: oi and unet
     python benchmarks/osse.py --ablation
+    python benchmarks/osse.py --ocean rough      # ToyOceanParameters.rough() everywhere
+
+``--ocean rough`` runs every part on the rough toy ocean: the held-out runs, the
+training run of OI's scales and of the UNet, and the UNet's validation run.
 """
 
 from __future__ import annotations
