@@ -187,6 +187,9 @@ def test_a_resumed_fine_tuning_keeps_the_checkpoints_weights_and_its_origin(smal
     resumed = xgenda.train(small_ds, config | {"steps": 4, "checkpoint_dir": str(tmp_path / "b")})
     assert weights_equal(straight, resumed)
     assert resumed.metadata["init_from"] == straight.metadata["init_from"]
+    exported = export_checkpoint(tmp_path / "b", tmp_path / "exported", small_ds)
+    assert weights_equal(exported, resumed)
+    assert exported.metadata["init_from"] == straight.metadata["init_from"]
 
 
 def test_init_from_a_different_network_is_refused(small_ds, tmp_path):

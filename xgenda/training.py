@@ -621,6 +621,8 @@ def export_checkpoint(checkpoint_dir: str | os.PathLike[str], output: str | os.P
     metadata = _metadata(ds, info.get("source"), cfg, train_idx, val_idx, result,
                          torch.device(info.get("device", "cpu")))
     metadata["hardware"] = info.get("hardware", metadata["hardware"])
+    if info.get("init_from") is not None:
+        metadata["init_from"] = info["init_from"]
     prior = _make_prior(state.ema, UNetConfig(**info["unet"]), info["variables"], normalizer,
                         sampler, cfg, state.land_seen, metadata)
     prior.save(Path(output))
