@@ -303,7 +303,8 @@ def main(argv: list[str] | None = None) -> int:
     per = {k: wall[k] / (sum(days_used[k].values()) * row_members[k]) for k in wall}
     info = {
         **run_info(argv, args.device),
-        "prior": prior.id, "ocean": args.ocean, "seeds": seeds, "days_per_run": n_days, "spacing_days": args.spacing,
+        "prior": prior.id, "ocean": args.ocean, "seeds": seeds, "days_per_run": n_days,
+        "spacing_days": args.spacing,
         "members": members, "days_used_per_run": days_used, "members_per_row": row_members,
         "oi_scales": scales, "unet": unet_info,
         "extra_priors": {f"prior-{k}": {"path": v, "id": row_prior[f"prior-{k}"].id}
@@ -752,7 +753,7 @@ def _markdown(info: dict[str, Any], table: str) -> str:
         f"- truth: toy-ocean runs with seeds {info['seeds']}"
         + (" of the rough ocean (`ToyOceanParameters.rough()`)"
            if info.get("ocean") == "rough" else "")
-        + f" (held out: the demo prior was "
+        + " (held out: the demo prior was "
         f"trained on seed 0, validated on seed 1001), {info['days_per_run']} analysis days "
         f"per run spaced {info['spacing_days']} days apart after a {WARMUP_DAYS}-day warm-up; "
         f"prior `{info['prior']}`; {info['members']} members",

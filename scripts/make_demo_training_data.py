@@ -17,10 +17,6 @@ import time
 import xgenda
 
 
-def _parameters(rough: bool) -> xgenda.datasets.ToyOceanParameters | None:
-    return xgenda.datasets.ToyOceanParameters.rough() if rough else None
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", help="zarr store to write (must not exist)")
@@ -35,7 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     start = time.perf_counter()
     ds = xgenda.datasets.toy_ocean(days=args.days, size=args.size, seed=args.seed,
-                                   winds=args.winds, parameters=_parameters(args.rough))
+                                   winds=args.winds, parameters=xgenda.datasets.ToyOceanParameters.rough()
+                                   if args.rough else None)
     ds = ds.chunk({"time": 1, "lat": -1, "lon": -1})
     ds.to_zarr(args.out, mode="w-", consolidated=False)
     extra = (" with winds" if args.winds else "") + (" (rough)" if args.rough else "")
