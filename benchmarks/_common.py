@@ -11,11 +11,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from xgenda.datasets.toy_ocean import ROUGH_HYPERVISCOUS_HOURS
+from xgenda.datasets.toy_ocean import ROUGH_HYPERVISCOUS_HOURS, SMOOTH_HYPERVISCOUS_HOURS
 
-OCEANS = {"default": {}, "rough": {"hyperviscous_hours": ROUGH_HYPERVISCOUS_HOURS}}
+OCEANS = {"default": {}, "rough": {"hyperviscous_hours": ROUGH_HYPERVISCOUS_HOURS},
+          "smooth": {"hyperviscous_hours": SMOOTH_HYPERVISCOUS_HOURS}}
 """``--ocean`` of the benchmarks: toy-ocean parameters other than the defaults (``rough``:
-``ToyOceanParameters.rough()``)."""
+``ToyOceanParameters.rough()``, the default's values; ``smooth``:
+``ToyOceanParameters.smooth()``, the ocean of the earlier demo priors)."""
 
 
 def run_info(argv: list[str] | None, device: str) -> dict[str, Any]:

@@ -17,7 +17,9 @@ import time
 import xgenda
 
 
-def _parameters(rough: bool) -> xgenda.datasets.ToyOceanParameters | None:
+def _parameters(rough: bool, smooth: bool) -> xgenda.datasets.ToyOceanParameters | None:
+    if smooth:
+        return xgenda.datasets.ToyOceanParameters.smooth()
     return xgenda.datasets.ToyOceanParameters.rough() if rough else None
 
 
@@ -31,14 +33,18 @@ def main(argv: list[str] | None = None) -> int:
                         help="add 10 m winds and their Ekman current (uwind, vwind)")
     parser.add_argument("--rough", action="store_true",
                         help="the ocean of ToyOceanParameters.rough() (weak grid-scale "
-                             "damping: SSH slope about -4.6 instead of -7.4)")
+                             "damping: SSH slope about -4.6; the default's values)")
+    parser.add_argument("--smooth", action="store_true",
+                        help="the ocean of ToyOceanParameters.smooth() (strong grid-scale "
+                             "damping, SSH slope about -7.4: the earlier demo priors' ocean)")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     ds = xgenda.datasets.toy_ocean(days=args.days, size=args.size, seed=args.seed,
-                                   winds=args.winds, parameters=_parameters(args.rough))
+                                   winds=args.winds, parameters=_parameters(args.rough, args.smooth))
     ds = ds.chunk({"time": 1, "lat": -1, "lon": -1})
     ds.to_zarr(args.out, mode="w-", consolidated=False)
-    extra = (" with winds" if args.winds else "") + (" (rough)" if args.rough else "")
+    extra = (" with winds" if args.winds else "") + (" (rough)" if args.rough else "") \
+        + (" (smooth)" if args.smooth else "")
     print(f"wrote {args.days} days of {args.size} x {args.size} toy ocean (seed {args.seed})"
           f"{extra} to {args.out} in {time.perf_counter() - start:.0f} s")
     return 0
