@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from xgenda.datasets.toy_ocean import ROUGH_HYPERVISCOUS_HOURS
+from xgenda.datasets.toy_ocean import SMOOTH_HYPERVISCOUS_HOURS, ToyOceanParameters
 
-OCEANS = {"default": {}, "rough": {"hyperviscous_hours": ROUGH_HYPERVISCOUS_HOURS}}
-"""``--ocean`` of the benchmarks: toy-ocean parameters other than the defaults (``rough``:
-``ToyOceanParameters.rough()``)."""
+OCEANS = {"default": {}, "smooth": {"hyperviscous_hours": SMOOTH_HYPERVISCOUS_HOURS}}
+"""``--ocean`` of the benchmarks: toy-ocean parameters other than the defaults (the
+default ocean is ``ToyOceanParameters()``, also ``.rough()``; ``smooth``:
+``ToyOceanParameters.smooth()``, the ocean of the earlier demo priors and results)."""
+
+
+def ocean_tag(ocean: dict[str, float]) -> str:
+    """Digest of every physical parameter of the toy ocean ``ocean`` (an entry of
+    :data:`OCEANS`, defaults resolved): a cache key that changes with the defaults."""
+    values = asdict(replace(ToyOceanParameters(), **ocean))
+    return hashlib.sha1(json.dumps(values, sort_keys=True).encode()).hexdigest()[:10]
 
 
 def run_info(argv: list[str] | None, device: str) -> dict[str, Any]:

@@ -17,8 +17,9 @@ run's withheld drifters (currents). The winner has the lowest mean
 ``|spread/skill - 1|`` among the settings within ``--crps-tolerance`` of the lowest
 CRPS. ``--update-prior`` writes it into the demo prior's config.json
 (``metadata["recommended"]``), or into that of ``--prior DIR`` (a saved prior to
-calibrate instead of the bundled one). ``--ocean rough``: the validation run is of the
-rough toy ocean (``ToyOceanParameters.rough()``), for a prior trained on it.
+calibrate instead of the bundled one). ``--ocean smooth``: the validation run is of the
+smooth toy ocean of the earlier priors (``ToyOceanParameters.smooth()``), for a prior
+trained on it.
 
     python benchmarks/calibration.py --days 2 --members 8 --update-prior
     python benchmarks/calibration.py --search inflation --days 8 --members 16 \
@@ -161,9 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     prior = xgenda.load_demo_prior() if args.prior is None else xgenda.Prior.load(args.prior)
     n_run = WARMUP_DAYS + SPACING * (args.days - 1) + TAIL_DAYS + 1
     run = {"days": max(n_run, 40), "size": prior.patch_size, "seed": args.seed,
-           "cache_dir": str(Path(args.cache_dir) / "runs")}
-    if OCEANS[args.ocean]:  # the default ocean keeps the cache keys of its runs
-        run["toy_ocean_kwargs"] = dict(OCEANS[args.ocean])
+           "cache_dir": str(Path(args.cache_dir) / "runs"),
+           "toy_ocean_kwargs": dict(OCEANS[args.ocean])}
     cat = open_catalog()
     truth, obs_all = cat["toy_ocean_test"].read(**run), cat["toy_ocean_osse"].read(**run)
     days = [WARMUP_DAYS + SPACING * k for k in range(args.days)]

@@ -23,10 +23,10 @@ Writes ``benchmarks/results/<name>.md`` and ``.json`` (and a figure), ``<name>``
 Usage::
 
     python benchmarks/demo_prior_quality.py [--prior DIR] [--members 64] [--steps 32]
-        [--days 365] [--seed 1001] [--rough] [--name NAME]
+        [--days 365] [--seed 1001] [--ocean smooth] [--name NAME]
 
-``--rough``: the held-out truth is the ocean of ``ToyOceanParameters.rough()`` (for a
-prior trained on it).
+``--ocean smooth``: the held-out truth is the ocean of ``ToyOceanParameters.smooth()``
+(for a prior trained on it, such as the earlier demo priors).
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
+from _common import OCEANS
 
 import xgenda
 from xgenda.config import Heun
@@ -165,8 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=365, help="days of held-out truth")
     parser.add_argument("--seed", type=int, default=1001, help="seed of the held-out truth")
     parser.add_argument("--sample-seed", type=int, default=0)
-    parser.add_argument("--rough", action="store_true",
-                        help="truth of the rough ocean (ToyOceanParameters.rough())")
+    parser.add_argument("--ocean", choices=sorted(OCEANS), default="default",
+                        help="the toy ocean of the truth: `smooth` is "
+                             "ToyOceanParameters.smooth(), the ocean of the earlier priors")
     parser.add_argument("--name", default="demo_prior_quality",
                         help="stem of the result files under benchmarks/results/")
     args = parser.parse_args(argv)
@@ -174,10 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     variables = prior.variables
 
     start = time.perf_counter()
-    ocean = "rough" if args.rough else "default"
-    parameters = xgenda.datasets.ToyOceanParameters.rough() if args.rough else None
+    ocean = args.ocean
     truth = xgenda.datasets.toy_ocean(days=args.days, size=prior.patch_size, seed=args.seed,
-                                      parameters=parameters)
+                                      **OCEANS[ocean])
     truth = truth[variables].compute()
     t_truth = time.perf_counter() - start
     start = time.perf_counter()
@@ -232,8 +233,8 @@ def report(r: dict) -> str:
         f"samples ({r['steps']} Heun steps, {r['timing_s']['sampling']} s on CPU) vs "
         f"{r['truth']['days']} days of held-out toy-ocean truth (seed {r['truth']['seed']}, "
         f"{r['truth']['size']} x {r['truth']['size']}"
-        + (", the rough ocean of `ToyOceanParameters.rough()`"
-           if r['truth'].get('ocean') == "rough" else "") + ").", "",
+        + (", the smooth ocean of `ToyOceanParameters.smooth()`"
+           if r['truth'].get('ocean') == "smooth" else "") + ").", "",
         "## Mean and standard deviation (pooled over members/days and pixels)", "",
         "| variable | units | mean samples | mean truth | (diff)/std truth | std samples "
         "| std truth | std ratio | std within 15 % | mean within 15 % of std |",

@@ -1,7 +1,7 @@
 """OSSE skill benchmark: OI, a learned regression and xgenda on held-out toy-ocean runs.
 
-Held-out toy-ocean runs (seeds 2 and 3 by default; the demo prior was trained on seed 0
-and validated on seed 1001) are observed by the OSSE simulator (``toy_ocean_osse``):
+Held-out toy-ocean runs (seeds 2 and 3 by default; the demo priors were trained on
+seeds 0 and 10-39, the UNet on seed 0 and 1001) are observed by the OSSE simulator (``toy_ocean_osse``):
 nadir SSH of 4 altimeters, cloudy L3 SST and the L4 SSS product are assimilated; a
 fifth altimeter and drifters are withheld for evaluation. Analysis days are spaced
 ``--spacing`` days apart (default 6: SSH autocorrelation 0.53 at 7 days), after a
@@ -69,10 +69,12 @@ Usage::
     python benchmarks/osse.py                      # 2 runs x 15 days, 16 members
     python benchmarks/osse.py --methods unet       # the cheap rows: oi and unet
     python benchmarks/osse.py --ablation
-    python benchmarks/osse.py --ocean rough      # ToyOceanParameters.rough() everywhere
+    python benchmarks/osse.py --ocean smooth     # ToyOceanParameters.smooth() everywhere
 
-``--ocean rough`` runs every part on the rough toy ocean: the held-out runs, the
-training run of OI's scales and of the UNet, and the UNet's validation run.
+The toy ocean is the default one (``ToyOceanParameters()``, whose SSH spectrum falls as
+about ``k^-4.6``); ``--ocean smooth`` runs every part on the smooth ocean of the earlier
+priors and results: the held-out runs, the training run of OI's scales and of the UNet,
+and the UNet's validation run.
 """
 
 from __future__ import annotations
@@ -89,7 +91,7 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
-from _common import OCEANS, header, run_info, write_results
+from _common import OCEANS, header, ocean_tag, run_info, write_results
 
 from xgenda.baselines import RegressionSettings, RegressionUNet
 
@@ -177,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="score the cached cases only (the leading days of each row)")
     parser.add_argument("--ocean", choices=sorted(OCEANS), default="default",
                         help="the toy ocean of every run (OI's scales, the UNet's training, "
-                             "the truth): `rough` is ToyOceanParameters.rough()")
+                             "the truth): `smooth` is ToyOceanParameters.smooth(), the "
+                             "ocean of the earlier priors")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--cache-dir", default=str(Path.home() / ".cache" / "xgenda-bench"))
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
@@ -337,9 +340,8 @@ def load_run(seed: int, days: int, size: int, cache: Path, ocean: dict[str, floa
     from xgenda.catalog import open_catalog
 
     cat = open_catalog()
-    run = {"days": days, "size": size, "seed": seed, "cache_dir": str(cache / "runs")}
-    if ocean:  # the default ocean keeps the cache keys of its runs
-        run["toy_ocean_kwargs"] = dict(ocean)
+    run = {"days": days, "size": size, "seed": seed, "cache_dir": str(cache / "runs"),
+           "toy_ocean_kwargs": dict(ocean)}
     return cat["toy_ocean_test"].read(**run), cat["toy_ocean_osse"].read(**run)
 
 
@@ -353,8 +355,7 @@ def oi_scales(cache: Path, size: int, ocean: dict[str, float], days: int = 120
     """
     from xgenda.grid import mean_spacing_km
 
-    tag = "".join(f"_{k}{v:g}" for k, v in sorted(ocean.items()))
-    path = cache / f"oi_scales_{size}_{days}{tag}.json"
+    path = cache / f"oi_scales_{size}_{days}_{ocean_tag(ocean)}.json"
     if path.exists():
         return json.loads(path.read_text())
     truth, _ = load_run(TRAINING_SEED, days, size, cache, ocean)
@@ -751,10 +752,10 @@ def _markdown(info: dict[str, Any], table: str) -> str:
     lines = [
         *header("OSSE benchmark: OI, a regression UNet and xgenda on held-out runs", info),
         f"- truth: toy-ocean runs with seeds {info['seeds']}"
-        + (" of the rough ocean (`ToyOceanParameters.rough()`)"
-           if info.get("ocean") == "rough" else "")
-        + " (held out: the demo prior was "
-        f"trained on seed 0, validated on seed 1001), {info['days_per_run']} analysis days "
+        + (" of the smooth ocean (`ToyOceanParameters.smooth()`)"
+           if info.get("ocean") == "smooth" else "")
+        + " (held out: the demo priors were "
+        "trained on seeds 0 and 10-39), {info['days_per_run']} analysis days "
         f"per run spaced {info['spacing_days']} days apart after a {WARMUP_DAYS}-day warm-up; "
         f"prior `{info['prior']}`; {info['members']} members",
         "- analysis days per run (members) of each row: "

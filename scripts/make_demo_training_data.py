@@ -3,7 +3,7 @@
 Usage::
 
     python scripts/make_demo_training_data.py OUT.zarr [--days 1095] [--seed 0] [--size 64] [--winds]
-        [--rough]
+        [--smooth]
 
 The store is chunked one day per chunk, so training reads only the sampled days.
 """
@@ -25,17 +25,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--winds", action="store_true",
                         help="add 10 m winds and their Ekman current (uwind, vwind)")
-    parser.add_argument("--rough", action="store_true",
-                        help="the ocean of ToyOceanParameters.rough() (weak grid-scale "
-                             "damping: SSH slope about -4.6 instead of -7.4)")
+    parser.add_argument("--smooth", action="store_true",
+                        help="the ocean of ToyOceanParameters.smooth() (strong grid-scale "
+                             "damping, SSH slope about -7.4: the earlier demo priors' ocean)")
     args = parser.parse_args(argv)
     start = time.perf_counter()
+    parameters = xgenda.datasets.ToyOceanParameters.smooth() if args.smooth else None
     ds = xgenda.datasets.toy_ocean(days=args.days, size=args.size, seed=args.seed,
-                                   winds=args.winds, parameters=xgenda.datasets.ToyOceanParameters.rough()
-                                   if args.rough else None)
+                                   winds=args.winds, parameters=parameters)
     ds = ds.chunk({"time": 1, "lat": -1, "lon": -1})
     ds.to_zarr(args.out, mode="w-", consolidated=False)
-    extra = (" with winds" if args.winds else "") + (" (rough)" if args.rough else "")
+    extra = (" with winds" if args.winds else "") + (" (smooth)" if args.smooth else "")
     print(f"wrote {args.days} days of {args.size} x {args.size} toy ocean (seed {args.seed})"
           f"{extra} to {args.out} in {time.perf_counter() - start:.0f} s")
     return 0

@@ -132,6 +132,30 @@ def test_cache_directory_comes_from_the_environment(
     assert list((tmp_path / "env-cache").glob("toy_ocean_4d_24px_seed0_*.zarr"))
 
 
+def test_cached_runs_are_keyed_on_the_resolved_physical_parameters(
+        cat, runs, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A run cached under one ocean is not reused for another, even when the other is
+    reached by a change of ToyOceanParameters' defaults rather than by an argument."""
+    from xgenda.datasets import ToyOceanParameters
+    from xgenda.osse.store import demo_truth
+
+    default = ToyOceanParameters()
+    smooth = ToyOceanParameters.smooth()
+    assert smooth.hyperviscous_hours != default.hyperviscous_hours
+    paths = {
+        "default": demo_truth(4, 24, 0, cache_dir=tmp_path),
+        "explicit": demo_truth(4, 24, 0, cache_dir=tmp_path,
+                               hyperviscous_hours=default.hyperviscous_hours),
+        "object": demo_truth(4, 24, 0, cache_dir=tmp_path, parameters=default),
+        "smooth": demo_truth(4, 24, 0, cache_dir=tmp_path, parameters=smooth),
+        "smooth_value": demo_truth(4, 24, 0, cache_dir=tmp_path,
+                                   hyperviscous_hours=smooth.hyperviscous_hours),
+    }
+    assert paths["default"] == paths["explicit"] == paths["object"]
+    assert paths["smooth"] == paths["smooth_value"] != paths["default"]
+    assert len(runs) == 2  # one run per ocean, the others found in the cache
+
+
 def test_default_cache_directory_is_in_the_home_cache(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(catalog.CACHE_ENV, raising=False)
     assert catalog.cache_dir() == Path.home() / ".cache" / "xgenda"

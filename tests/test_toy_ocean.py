@@ -15,7 +15,7 @@ pytest.importorskip("torch")
 
 import xgenda
 from xgenda.datasets import ToyOceanParameters, toy_ocean
-from xgenda.datasets.toy_ocean import ROUGH_HYPERVISCOUS_HOURS
+from xgenda.datasets.toy_ocean import ROUGH_HYPERVISCOUS_HOURS, SMOOTH_HYPERVISCOUS_HOURS
 from xgenda.diagnostics.spectra import isotropic_spectrum
 from xgenda.grid import EARTH_RADIUS_M, LAT_ATTRS, LON_ATTRS, metrics, regular
 from xgenda.variables import VARIABLES
@@ -31,8 +31,14 @@ def eddying() -> xr.Dataset:
 
 @pytest.fixture(scope="module")
 def rough() -> xr.Dataset:
-    """60 days of the rough 64 x 64 run after the default 180-day spin-up (~8 s)."""
-    return toy_ocean(days=60, size=64, seed=0, parameters=ToyOceanParameters.rough())
+    """60 days of the default (rough) 64 x 64 run after the 180-day spin-up (~8 s)."""
+    return toy_ocean(days=60, size=64, seed=0)
+
+
+@pytest.fixture(scope="module")
+def smooth() -> xr.Dataset:
+    """20 days of the smooth 64 x 64 run after the 180-day spin-up (~5 s)."""
+    return toy_ocean(days=20, size=64, seed=0, parameters=ToyOceanParameters.smooth())
 
 
 @pytest.fixture(scope="module")
@@ -132,25 +138,29 @@ def test_ssh_wavenumber_spectrum_slope_is_quasi_geostrophic(eddying):
     assert -6.0 < slope < -4.0
 
 
-# -- the rough ocean: weak grid-scale damping ----------------------------------------------------
+# -- the default (rough) and the smooth ocean ----------------------------------------------------
 def test_default_parameters_are_those_of_the_demo_prior_ocean():
-    # the bundled demo prior, the benchmarks and the demo were trained and run on this ocean
+    # the bundled demo priors, the benchmarks and the demo were trained and run on this ocean
     default = ToyOceanParameters()
-    assert default.hyperviscous_hours == 1.0
+    assert default.hyperviscous_hours == ROUGH_HYPERVISCOUS_HOURS == 1000.0
+    assert default == ToyOceanParameters.rough()
     assert default.drag_days == 20.0
     assert (default.deformation_radius_km, default.mean_flow, default.shear,
             default.layer_depth_ratio) == (25.0, 0.1, 0.12, 0.25)
     ds = toy_ocean(days=1, size=16, seed=0, spinup_days=1)
-    assert ds.attrs["hyperviscous_time_s"] == 3600.0
+    assert ds.attrs["hyperviscous_time_s"] == 1000.0 * 3600.0
     assert ds.attrs["bottom_drag_s-1"] == pytest.approx(1 / (20 * 86400.0), rel=1e-15)
 
 
-def test_rough_parameters_change_only_the_hyperviscous_time():
-    rough = ToyOceanParameters.rough()
-    assert rough == replace(ToyOceanParameters(), hyperviscous_hours=ROUGH_HYPERVISCOUS_HOURS)
-    assert rough.hyperviscous_hours > 100 * ToyOceanParameters().hyperviscous_hours
-    ds = toy_ocean(days=1, size=16, seed=0, spinup_days=1, parameters=rough)
-    assert ds.attrs["hyperviscous_time_s"] == ROUGH_HYPERVISCOUS_HOURS * 3600.0
+def test_smooth_parameters_change_only_the_hyperviscous_time():
+    smooth = ToyOceanParameters.smooth()
+    assert smooth == replace(ToyOceanParameters(), hyperviscous_hours=SMOOTH_HYPERVISCOUS_HOURS)
+    assert smooth.hyperviscous_hours == 1.0
+    ds = toy_ocean(days=1, size=16, seed=0, spinup_days=1, parameters=smooth)
+    assert ds.attrs["hyperviscous_time_s"] == 3600.0
+    assert ToyOceanParameters.smooth(shear=0.1) == replace(smooth, shear=0.1)
+    with pytest.raises(TypeError, match=r"smooth\(\) got unexpected keyword"):
+        ToyOceanParameters.smooth(hyperviscous=2.0)
 
 
 def test_rough_parameters_take_overrides_and_are_validated():
@@ -163,10 +173,11 @@ def test_rough_parameters_take_overrides_and_are_validated():
 
 
 @pytest.mark.slow
-def test_default_ssh_spectrum_is_steep_over_4_to_16_grid_spacings(eddying):
-    # the grid-scale damping of the default steepens the small mesoscale well past
-    # altimetry's k^-4 to k^-5; measured -7.8 (20 days), -7.4 and -7.7 (120 days, seeds 0, 1)
-    assert ssh_slope_over_grid_spacings(eddying) < -6.5
+def test_smooth_ssh_spectrum_is_steep_over_4_to_16_grid_spacings(smooth):
+    # the strong grid-scale damping of the smooth ocean steepens the small mesoscale well
+    # past altimetry's k^-4 to k^-5; measured -7.8 (20 days), -7.4 and -7.7 (120 days,
+    # seeds 0, 1)
+    assert ssh_slope_over_grid_spacings(smooth) < -6.5
 
 
 @pytest.mark.slow
@@ -176,19 +187,19 @@ def test_rough_ssh_spectrum_is_altimetry_like_over_4_to_16_grid_spacings(rough):
 
 
 @pytest.mark.slow
-def test_rough_ocean_is_stable_and_gulf_stream_like(rough, eddying):
+def test_rough_ocean_is_stable_and_gulf_stream_like(rough, smooth):
     # measured: SSH std 0.38 m, daily max speed 1.57 m/s (at most 1.86), shortest step 1122 s
-    # (default ocean: 1290 s)
+    # (smooth ocean: 1290 s)
     assert np.isfinite(rough["ssh"].values).all()
     ssh_std = rough["ssh"].std(("lat", "lon"))
     speed = np.hypot(rough["u"], rough["v"]).max(("lat", "lon"))
     assert float(ssh_std.min()) > 0.2
     assert float(ssh_std.max()) < 0.5
     assert 1.0 < float(speed.mean()) < 2.0
-    # the CFL-adapted step stays close to the default ocean's: no grid-scale noise
+    # the CFL-adapted step stays close to the smooth ocean's: no grid-scale noise
     # accelerating the flow and forcing ever shorter steps
-    assert rough.attrs["time_step_s_min"] > 0.5 * eddying.attrs["time_step_s_min"]
-    # the rough ocean keeps the default ocean's large scales: the same SST gradient
+    assert rough.attrs["time_step_s_min"] > 0.5 * smooth.attrs["time_step_s_min"]
+    # the rough ocean keeps the smooth ocean's large scales: the same SST gradient
     zonal = rough["sst"].mean(("time", "lon"))
     assert 8.0 < float(zonal[0] - zonal[-1]) < 12.0
 

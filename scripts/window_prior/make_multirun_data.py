@@ -32,9 +32,9 @@ import xgenda
 HELD_OUT = (2, 3, 4, 5, 1001)
 
 
-def _run(seed: int, days: int, size: int, rough: bool) -> tuple[xr.Dataset, float]:
+def _run(seed: int, days: int, size: int, smooth: bool) -> tuple[xr.Dataset, float]:
     tic = time.perf_counter()
-    parameters = xgenda.datasets.ToyOceanParameters.rough() if rough else None
+    parameters = xgenda.datasets.ToyOceanParameters.smooth() if smooth else None
     ds = xgenda.datasets.toy_ocean(days=days, size=size, seed=seed, parameters=parameters)
     return ds, time.perf_counter() - tic
 
@@ -50,9 +50,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="a zarr store of a run to append last with its own dates")
     parser.add_argument("--spacing-days", type=int, default=1500,
                         help="days from the start of one run to the start of the next")
-    parser.add_argument("--rough", action="store_true",
-                        help="the ocean of ToyOceanParameters.rough() (the --last run must "
-                             "be of the same ocean)")
+    parser.add_argument("--smooth", action="store_true",
+                        help="the ocean of ToyOceanParameters.smooth(), that of the earlier "
+                             "priors (the --last run must be of the same ocean)")
     parser.add_argument("--jobs", type=int, default=1,
                         help="runs computed at once, one process each (the runs do not "
                              "depend on it)")
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         made = pool.map(_run, args.seeds, [args.days] * len(args.seeds),
-                        [args.size] * len(args.seeds), [args.rough] * len(args.seeds))
+                        [args.size] * len(args.seeds), [args.smooth] * len(args.seeds))
         for k, (seed, (ds, seconds)) in enumerate(zip(args.seeds, made, strict=True)):
             shift = end - np.timedelta64(args.spacing_days * (len(args.seeds) - k), "D")
             ds = ds.assign_coords(time=ds.time.values - ds.time.values[0] + shift)

@@ -24,7 +24,8 @@ from xgenda.grid import EARTH_RADIUS_M, GRAVITY, OMEGA, TIME_ATTRS, regular
 from xgenda.progress import on_terminal, wanted
 from xgenda.variables import VARIABLES
 
-__all__ = ["MAX_SIZE", "MIN_SIZE", "ROUGH_HYPERVISCOUS_HOURS", "ToyOceanParameters", "toy_ocean"]
+__all__ = ["MAX_SIZE", "MIN_SIZE", "ROUGH_HYPERVISCOUS_HOURS", "SMOOTH_HYPERVISCOUS_HOURS",
+           "ToyOceanParameters", "toy_ocean"]
 
 MIN_SIZE = 16
 """Smallest supported grid (points per side)."""
@@ -38,7 +39,9 @@ COURANT_LIMIT = 0.5
 """Above this Courant number a fixed time step is rejected (AB3 goes unstable near 0.35-0.7)."""
 MIN_STEPS_PER_DAY = 4
 ROUGH_HYPERVISCOUS_HOURS = 1000.0
-"""Hyperviscous damping time (hours) of :meth:`ToyOceanParameters.rough`."""
+"""Hyperviscous damping time (hours) of the default ocean (:meth:`ToyOceanParameters.rough`)."""
+SMOOTH_HYPERVISCOUS_HOURS = 1.0
+"""Hyperviscous damping time (hours) of :meth:`ToyOceanParameters.smooth`."""
 
 _POSITIVE = ("deformation_radius_km", "shear", "layer_depth_ratio", "drag_days",
              "hyperviscous_hours", "sst_restoring_days", "sss_restoring_days")
@@ -61,7 +64,10 @@ class ToyOceanParameters:
     drag_days : float
         Bottom (lower-layer) drag time scale in days.
     hyperviscous_hours : float
-        Damping time of the grid-scale hyperviscosity at the dealiasing cut-off, hours.
+        Damping time of the grid-scale hyperviscosity at the dealiasing cut-off, hours
+        (default ``ROUGH_HYPERVISCOUS_HOURS``: SSH spectrum about ``k^-4.6`` over 4-16
+        grid spacings; :meth:`smooth` damps the small scales as the ocean of the earlier
+        demo priors did).
     sst_mean, sst_range, sst_restoring_days : float
         SST background (degC), its south-north difference (K) and anomaly restoring time.
     sss_mean, sss_range, sss_direction_deg, sss_restoring_days : float
@@ -74,7 +80,7 @@ class ToyOceanParameters:
 
     See Also
     --------
-    ToyOceanParameters.rough : the same ocean with weaker grid-scale damping.
+    ToyOceanParameters.smooth : the same ocean with strong grid-scale damping.
     """
 
     deformation_radius_km: float = 25.0
@@ -82,7 +88,7 @@ class ToyOceanParameters:
     shear: float = 0.12
     layer_depth_ratio: float = 0.25
     drag_days: float = 20.0
-    hyperviscous_hours: float = 1.0
+    hyperviscous_hours: float = ROUGH_HYPERVISCOUS_HOURS
     sst_mean: float = 20.0
     sst_range: float = 10.0
     sst_restoring_days: float = 30.0
@@ -96,22 +102,16 @@ class ToyOceanParameters:
 
     @classmethod
     def rough(cls, **overrides: float) -> ToyOceanParameters:
-        """The toy ocean with weak grid-scale damping: more small-scale (mesoscale) detail.
+        """The toy ocean with weak grid-scale damping, the default: mesoscale detail.
 
-        The default hyperviscosity (``hyperviscous_hours=1``) damps a wave four grid
-        spacings long by a factor e in ~10 hours, which steepens the SSH wavenumber
-        spectrum over 4-16 grid spacings to about ``k^-7.4`` at 64 x 64 (55-220 km);
-        altimetry of the Gulf Stream shows ``k^-4`` to ``k^-5``. This set keeps every
-        other default and lengthens the damping time at the dealiasing cut-off to
+        The hyperviscous damping time at the dealiasing cut-off is
         ``ROUGH_HYPERVISCOUS_HOURS`` (1000 h, ~42 days): the SSH slope over 4-16 grid
-        spacings becomes -4.6 to -4.7 at 64 x 64 (seeds 0 and 1; -4.3 at 128 x 128, where
-        the default gives -8.2), with an SSH standard deviation of ~0.36 m and daily
-        maximum speeds of ~1.5 m s-1, and the spectrum still falls off steadily to the
-        cut-off, without a pile-up of grid-scale noise
-        (``benchmarks/results/toy_ocean_slope.md``, ``toy_ocean_slope_128.md``).
-
-        The demo prior and the benchmarks use the default ocean: a prior for the rough
-        ocean has to be trained on it.
+        spacings is -4.6 to -4.7 at 64 x 64 (seeds 0 and 1; -4.3 at 128 x 128), within
+        the ``k^-4`` to ``k^-5`` of Gulf Stream altimetry, with an SSH standard deviation
+        of ~0.36 m and daily maximum speeds of ~1.5 m s-1, and the spectrum falls off
+        steadily to the cut-off, without a pile-up of grid-scale noise
+        (``benchmarks/results/toy_ocean_slope.md``, ``toy_ocean_slope_128.md``). These
+        are the default parameters; the method names them and takes overrides.
 
         Parameters
         ----------
@@ -132,6 +132,36 @@ class ToyOceanParameters:
             raise TypeError(f"ToyOceanParameters.rough() got unexpected keyword argument(s) "
                             f"{unknown}; the overrides are fields of ToyOceanParameters")
         return cls(**{"hyperviscous_hours": ROUGH_HYPERVISCOUS_HOURS, **overrides})
+
+    @classmethod
+    def smooth(cls, **overrides: float) -> ToyOceanParameters:
+        """The toy ocean with strong grid-scale damping (the earlier demo priors' ocean).
+
+        ``hyperviscous_hours=SMOOTH_HYPERVISCOUS_HOURS`` (1 h) damps a wave four grid
+        spacings long by a factor e in ~10 hours, which steepens the SSH wavenumber
+        spectrum over 4-16 grid spacings to about ``k^-7.4`` at 64 x 64 (55-220 km;
+        -8.2 at 128 x 128): smoother than the ocean at its smallest scales. Every other
+        parameter is the default's.
+
+        Parameters
+        ----------
+        **overrides : float
+            Other fields of :class:`ToyOceanParameters` to set.
+
+        Returns
+        -------
+        ToyOceanParameters
+
+        Examples
+        --------
+        >>> ToyOceanParameters.smooth().hyperviscous_hours
+        1.0
+        """
+        unknown = sorted(set(overrides) - {f.name for f in fields(cls)})
+        if unknown:
+            raise TypeError(f"ToyOceanParameters.smooth() got unexpected keyword argument(s) "
+                            f"{unknown}; the overrides are fields of ToyOceanParameters")
+        return cls(**{"hyperviscous_hours": SMOOTH_HYPERVISCOUS_HOURS, **overrides})
 
     def __post_init__(self) -> None:
         for name in _POSITIVE:
@@ -200,8 +230,8 @@ def toy_ocean(
     deviation over the box ~0.35 m, daily maximum speed 1-2 m/s, SST fronts and
     filaments, an SSH wavenumber spectrum close to k^-5 between 100 and 300 km
     (figures for 64 and 128 in ``benchmarks/results/nature_run.md``); over 4-16 grid
-    spacings it is steeper (about ``k^-7.4`` at 64 x 64) because of the grid-scale
-    damping, and ``parameters=ToyOceanParameters.rough()`` gives about ``k^-4.7``.
+    spacings it is about ``k^-4.6`` at 64 x 64, and about ``k^-7.4`` with the strong
+    grid-scale damping of ``parameters=ToyOceanParameters.smooth()``.
     The same seed gives the same run on the same device, dtype and number of
     threads (floating-point sums depend on them, and the turbulence amplifies
     such differences after a few weeks); different seeds give independent runs.

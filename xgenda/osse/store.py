@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 from collections.abc import Mapping
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +110,19 @@ def _key(parameters: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
+def _resolved(toy_ocean_kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """``toy_ocean_kwargs`` with the physical parameters resolved to every field's value,
+    so that a cached run is not reused once a default of :class:`ToyOceanParameters`
+    changes (the toy ocean's small-scale damping did)."""
+    from xgenda.datasets.toy_ocean import ToyOceanParameters
+
+    names = {f.name for f in fields(ToyOceanParameters)}
+    values = {k: v for k, v in toy_ocean_kwargs.items() if k in names}
+    other = {k: v for k, v in toy_ocean_kwargs.items() if k not in names and k != "parameters"}
+    base = toy_ocean_kwargs.get("parameters") or ToyOceanParameters()
+    return {**other, "ocean": asdict(replace(base, **values))}
+
+
 def demo_truth(days: int, size: int, seed: int, *, cache_dir: str | os.PathLike[str],
                progress: bool = False, **toy_ocean_kwargs: Any) -> Path:
     """Path of the toy-ocean nature run store in ``cache_dir``, computed on first use.
@@ -123,7 +137,7 @@ def demo_truth(days: int, size: int, seed: int, *, cache_dir: str | os.PathLike[
         Further arguments of :func:`xgenda.datasets.toy_ocean`.
     """
     _check_run(days, size, seed)
-    params = {"days": days, "size": size, "seed": seed, **toy_ocean_kwargs}
+    params = {"days": days, "size": size, "seed": seed, **_resolved(toy_ocean_kwargs)}
     path = Path(cache_dir) / f"toy_ocean_{days}d_{size}px_seed{seed}_{_key(params)}.zarr"
     if not path.exists():
         from xgenda.datasets import toy_ocean
