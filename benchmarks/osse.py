@@ -43,17 +43,13 @@ Every method gets the same observation files over the same days:
   ``xgenda-default``;
   ``--extra-prior NAME=PATH`` adds a row ``prior-NAME``: xgenda's defaults with another
   saved prior on the same grid (with the configuration that prior recommends), compared
-  day by day with ``xgenda-default``. ``benchmarks/results/osse_snapshot_vs_window.md``
-  was run while the bundled demo prior was the snapshot prior (row ``xgenda-default``,
-  prior ``159b6631fedc45ca``) against the window prior of 3 days before its ensemble
-  inflation was calibrated (row ``prior-window3``); ``osse.md`` has the bundled window
-  prior (stage 6) with the guidance and inflation searched for it as ``xgenda-default``,
-  the same prior with the configuration it recommended before (3 plain CG steps) as
-  ``prior-stage6``, after stage 5 and after stage 4, each with the inflation calibrated
-  for it and 3 plain CG steps, as ``prior-stage5`` and ``prior-stage4`` (their cases are
-  those computed as ``xgenda-default`` while each was bundled: the same settings and
-  prior, so the same cache key), and after stage 3 without inflation as
-  ``prior-window3``.
+  day by day with ``xgenda-default``. Results on the smooth ocean of the earlier priors
+  (``ToyOceanParameters.smooth()``, then the default): ``osse_snapshot_vs_window.md``
+  (the snapshot prior against the window prior of 3 days) and ``osse_smooth.md`` (the
+  window prior's training stages 3-6 and its guidance); on today's default ocean,
+  ``osse.md`` (the bundled priors, fine-tuned for it, against the base window prior of
+  the smooth ocean as ``prior-smooth``) and ``osse_rough_preview.md`` (6 days, before
+  the switch of the default).
 
 The results end with the targets of the skill benchmark for ``xgenda-default`` (met or
 not, computed from the scores). Every ensemble of one (method, run, day) case is cached
@@ -215,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     cache = Path(args.cache_dir)
     prior = xgenda.load_demo_prior()
     row_prior = dict.fromkeys(methods, prior)
+    if "genda" in row_prior:  # GenDA's kind of prior: one day
+        row_prior["genda"] = xgenda.load_demo_prior(snapshot=True)
     for key, path in extra.items():
         row_prior[f"prior-{key}"] = xgenda.Prior.load(path)
     # one run length for every invocation: the cached cases stay valid

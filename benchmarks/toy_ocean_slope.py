@@ -1,7 +1,8 @@
-"""SSH spectral slope of the toy ocean over 4-16 grid spacings: default and rough damping.
+"""SSH spectral slope of the toy ocean over 4-16 grid spacings: default and smooth damping.
 
-Runs ``xgenda.datasets.toy_ocean`` with the default parameters and with
-``ToyOceanParameters.rough()`` (weak grid-scale hyperviscosity) for each seed,
+Runs ``xgenda.datasets.toy_ocean`` with the default parameters (weak grid-scale
+hyperviscosity, also ``ToyOceanParameters.rough()``) and with
+``ToyOceanParameters.smooth()`` (strong: the earlier default) for each seed,
 ``--spinup-days`` (180) then ``--days`` (120) daily snapshots, on one CPU thread,
 plus, for the first seed, the default ocean with each ``--sweep`` hyperviscous time,
 and fits a log-log least-squares line to the isotropic SSH wavenumber spectrum
@@ -36,7 +37,7 @@ from xgenda.diagnostics.spectra import isotropic_spectrum
 from xgenda.grid import EARTH_RADIUS_M
 
 RESULTS = Path(__file__).parent / "results"
-SETTINGS = {"default": ToyOceanParameters(), "rough": ToyOceanParameters.rough()}
+SETTINGS = {"default": ToyOceanParameters(), "smooth": ToyOceanParameters.smooth()}
 BAND_SPACINGS = (4, 16)
 
 
@@ -115,8 +116,9 @@ def markdown(info: dict, rows: list[dict], command: str, figure_name: str) -> st
         "Slope: log-log least-squares fit of the isotropic SSH spectrum "
         "(`xgenda.diagnostics.spectra.isotropic_spectrum`, Hann window, linear detrend, mean "
         "over the recorded days) between 4 and 16 zonal grid spacings. `default` is "
-        "`ToyOceanParameters()` (the ocean of the demo prior), `rough` is "
-        "`ToyOceanParameters.rough()`, `sweep` the default with another `hyperviscous_hours`;"
+        "`ToyOceanParameters()` (also `.rough()`: the ocean of the demo priors), `smooth` is "
+        "`ToyOceanParameters.smooth()` (the earlier default), `sweep` the default with "
+        "another `hyperviscous_hours`;"
         " every other parameter is the default. One CPU thread.",
         "",
         "| setting | hyperviscous h | seed | size | days (spin-up) | band km (bins) "
@@ -143,7 +145,7 @@ def figure(spectra: dict[tuple[str, int], xr.DataArray], rows: list[dict], path:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
-    colours = {"default": "tab:blue", "rough": "tab:red"}
+    colours = {"default": "tab:red", "smooth": "tab:blue"}
     band_km = rows[0]["band_km"]
     for (name, seed), e in spectra.items():
         if name not in colours:

@@ -106,9 +106,9 @@ class ToyOceanParameters:
 
         The hyperviscous damping time at the dealiasing cut-off is
         ``ROUGH_HYPERVISCOUS_HOURS`` (1000 h, ~42 days): the SSH slope over 4-16 grid
-        spacings is -4.6 to -4.7 at 64 x 64 (seeds 0 and 1; -4.3 at 128 x 128), within
+        spacings is -4.6 to -4.8 at 64 x 64 (seeds 0 and 1; -4.3 at 128 x 128), within
         the ``k^-4`` to ``k^-5`` of Gulf Stream altimetry, with an SSH standard deviation
-        of ~0.36 m and daily maximum speeds of ~1.5 m s-1, and the spectrum falls off
+        of ~0.37 m and daily maximum speeds of ~1.5 m s-1, and the spectrum falls off
         steadily to the cut-off, without a pile-up of grid-scale noise
         (``benchmarks/results/toy_ocean_slope.md``, ``toy_ocean_slope_128.md``). These
         are the default parameters; the method names them and takes overrides.

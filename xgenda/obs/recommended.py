@@ -3,11 +3,13 @@
 They live in one place: the demo prior's ``config.json`` (``metadata["recommended"]``,
 :attr:`xgenda.Prior.recommended`), which :func:`xgenda.assimilate` runs for whatever a
 call leaves open. The windows and the sampler were calibrated on the validation run of
-the snapshot demo prior (``xgenda.load_demo_prior(snapshot=True)``) by
-``benchmarks/calibration.py`` (``benchmarks/results/calibration.md``) and copied to the
-bundled window prior; its guidance and ensemble inflation were searched on its own
-validation run (``benchmarks/results/calibration_cap.md``). They are scored on held-out
-runs by ``benchmarks/osse.py`` (``benchmarks/results/osse.md``). This module reads them for the benchmarks:
+the snapshot demo prior of the smooth ocean by ``benchmarks/calibration.py``
+(``benchmarks/results/calibration.md``) and copied to the window prior; its guidance was
+searched on its own validation run (``benchmarks/results/calibration_cap.md``) and kept
+through its fine-tuning on the rough ocean, whose ensemble inflation was calibrated anew
+(``benchmarks/results/calibration_rough_inflation.md``). They are scored on held-out
+runs by ``benchmarks/osse.py`` (``benchmarks/results/osse.md``). This module reads them
+for the benchmarks:
 
 - :func:`recommended_configuration`: the :class:`xgenda.config.Configuration`;
 - :data:`RECOMMENDED`: the same as plain values, ``steps``, ``churn``, ``guidance``
