@@ -212,12 +212,7 @@ def main(argv: list[str] | None = None) -> int:
                 crps_tolerance=args.crps_tolerance, base=json.loads(base.to_json()),
                 search=args.search, against=args.against,
                 best=json.loads(winner.to_json()), prior=prior.id)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps({**info, "scores": rows}, indent=2,
-                                                   default=float))
-    out.with_suffix(".md").write_text(_markdown(info, rows))
-    print(out.with_suffix(".md").read_text())
+    _write(Path(args.out), info, rows)
     if args.update_prior:
         ocean = "" if args.ocean == "default" else f" ({args.ocean} ocean)"
         _update_prior(winner, f"benchmarks/calibration.py --search {args.search} --against "
@@ -248,16 +243,12 @@ def reselect(args: argparse.Namespace, argv: list[str] | None) -> int:
                 best=json.loads(winner.to_json()), reselected_from=str(args.reselect),
                 search_command=saved["command"])
     rows = _ordered(rows, best, ["large", "small"])
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps({**info, "scores": rows}, indent=2,
-                                                   default=float))
-    out.with_suffix(".md").write_text(_markdown(info, rows))
-    print(out.with_suffix(".md").read_text())
+    _write(Path(args.out), info, rows)
     if args.update_prior:
         _update_prior(winner, f"benchmarks/calibration.py --reselect {Path(args.reselect).name}"
                               f" --crps-tolerance {args.crps_tolerance:g} (prior "
-                              f"{saved['prior']}; {out.name}.md)", "inflation", args.prior)
+                              f"{saved['prior']}; {Path(args.out).name}.md)", "inflation",
+                      args.prior)
     return 0
 
 
@@ -417,6 +408,15 @@ SEARCHED = {
               "first row's, with its standard error (negative: better); around the "
               "prior's recommended configuration ",
 }
+
+
+def _write(out: Path, info: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+    """Write the results ``out``.json (info and scores) and ``out``.md, and print the latter."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps({**info, "scores": rows}, indent=2,
+                                                   default=float))
+    out.with_suffix(".md").write_text(_markdown(info, rows))
+    print(out.with_suffix(".md").read_text())
 
 
 def _markdown(info: dict[str, Any], rows: list[dict[str, Any]]) -> str:
