@@ -753,7 +753,7 @@ def _markdown(info: dict[str, Any], table: str) -> str:
         + (" of the smooth ocean (`ToyOceanParameters.smooth()`)"
            if info.get("ocean") == "smooth" else "")
         + " (held out: the demo priors were "
-        "trained on seeds 0 and 10-39), {info['days_per_run']} analysis days "
+        f"trained on seeds 0 and 10-39), {info['days_per_run']} analysis days "
         f"per run spaced {info['spacing_days']} days apart after a {WARMUP_DAYS}-day warm-up; "
         f"prior `{info['prior']}`; {info['members']} members",
         "- analysis days per run (members) of each row: "
