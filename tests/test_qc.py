@@ -66,7 +66,7 @@ def test_a_gross_error_in_a_toy_ocean_track_is_rejected_and_counted(toy):
                                     / np.timedelta64(1, "D")) < 0.5))
     spikes = inside[[3, 40, 80]]
     bad = nadir.ssh.values.copy()
-    bad[spikes] += 1.5  # m: seven prior standard deviations
+    bad[spikes] += 7 * prior.normalizer.std["ssh"]  # seven prior standard deviations
     tree = tree.copy()
     tree["nadir"] = xr.DataTree(nadir.assign(ssh=("obs", bad, nadir.ssh.attrs)))
     ens = xgenda.assimilate(template, prior, tree, members=2, steps=4)
