@@ -127,11 +127,7 @@ class ToyOceanParameters:
         >>> ToyOceanParameters.rough().hyperviscous_hours
         1000.0
         """
-        unknown = sorted(set(overrides) - {f.name for f in fields(cls)})
-        if unknown:
-            raise TypeError(f"ToyOceanParameters.rough() got unexpected keyword argument(s) "
-                            f"{unknown}; the overrides are fields of ToyOceanParameters")
-        return cls(**{"hyperviscous_hours": ROUGH_HYPERVISCOUS_HOURS, **overrides})
+        return cls._damped("rough", ROUGH_HYPERVISCOUS_HOURS, overrides)
 
     @classmethod
     def smooth(cls, **overrides: float) -> ToyOceanParameters:
@@ -157,11 +153,18 @@ class ToyOceanParameters:
         >>> ToyOceanParameters.smooth().hyperviscous_hours
         1.0
         """
+        return cls._damped("smooth", SMOOTH_HYPERVISCOUS_HOURS, overrides)
+
+    @classmethod
+    def _damped(cls, method: str, hours: float, overrides: dict[str, float]
+                ) -> ToyOceanParameters:
+        """The defaults with ``hyperviscous_hours=hours`` and ``overrides`` (for ``method``'s
+        error message)."""
         unknown = sorted(set(overrides) - {f.name for f in fields(cls)})
         if unknown:
-            raise TypeError(f"ToyOceanParameters.smooth() got unexpected keyword argument(s) "
+            raise TypeError(f"ToyOceanParameters.{method}() got unexpected keyword argument(s) "
                             f"{unknown}; the overrides are fields of ToyOceanParameters")
-        return cls(**{"hyperviscous_hours": SMOOTH_HYPERVISCOUS_HOURS, **overrides})
+        return cls(**{"hyperviscous_hours": hours, **overrides})
 
     def __post_init__(self) -> None:
         for name in _POSITIVE:
