@@ -230,9 +230,9 @@ def toy_ocean(
       do not force the QG model and the Ekman current does not advect tracers.
 
     With the defaults the run looks like the Gulf Stream region: SSH standard
-    deviation over the box ~0.35 m, daily maximum speed 1-2 m/s, SST fronts and
-    filaments, an SSH wavenumber spectrum close to k^-5 between 100 and 300 km
-    (figures for 64 and 128 in ``benchmarks/results/nature_run.md``); over 4-16 grid
+    deviation over the box ~0.36-0.40 m, daily maximum speed 1-2 m/s, SST fronts and
+    filaments, an SSH wavenumber spectrum of about k^-4.2 to k^-4.4 between 100 and
+    300 km (figures for 64 and 128 in ``benchmarks/results/nature_run.md``); over 4-16 grid
     spacings it is about ``k^-4.6`` at 64 x 64, and about ``k^-7.4`` with the strong
     grid-scale damping of ``parameters=ToyOceanParameters.smooth()``.
     The same seed gives the same run on the same device, dtype and number of
