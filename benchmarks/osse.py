@@ -1,7 +1,8 @@
 """OSSE skill benchmark: OI, a learned regression and xgenda on held-out toy-ocean runs.
 
 Held-out toy-ocean runs (seeds 2 and 3 by default; the demo priors were trained on
-seeds 0 and 10-39, the UNet on seed 0 and 1001) are observed by the OSSE simulator (``toy_ocean_osse``):
+seeds 0 and 10-39, the UNet on seeds 0 and 1001) are observed by the OSSE simulator
+(``toy_ocean_osse``):
 nadir SSH of 4 altimeters, cloudy L3 SST and the L4 SSS product are assimilated; a
 fifth altimeter and drifters are withheld for evaluation. Analysis days are spaced
 ``--spacing`` days apart (default 6: SSH autocorrelation 0.53 at 7 days), after a

@@ -15,7 +15,7 @@ import json
 import os
 import shutil
 from collections.abc import Mapping
-from dataclasses import asdict, fields, replace
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
@@ -114,13 +114,13 @@ def _resolved(toy_ocean_kwargs: Mapping[str, Any]) -> dict[str, Any]:
     """``toy_ocean_kwargs`` with the physical parameters resolved to every field's value,
     so that a cached run is not reused once a default of :class:`ToyOceanParameters`
     changes (the toy ocean's small-scale damping did)."""
-    from xgenda.datasets.toy_ocean import ToyOceanParameters
+    from xgenda.datasets.toy_ocean import ToyOceanParameters, _parameters
 
     names = {f.name for f in fields(ToyOceanParameters)}
     values = {k: v for k, v in toy_ocean_kwargs.items() if k in names}
     other = {k: v for k, v in toy_ocean_kwargs.items() if k not in names and k != "parameters"}
-    base = toy_ocean_kwargs.get("parameters") or ToyOceanParameters()
-    return {**other, "ocean": asdict(replace(base, **values))}
+    # resolved as toy_ocean resolves them
+    return {**other, "ocean": asdict(_parameters(toy_ocean_kwargs.get("parameters"), values))}
 
 
 def demo_truth(days: int, size: int, seed: int, *, cache_dir: str | os.PathLike[str],
